@@ -1,0 +1,3 @@
+from fra.cli import main
+
+main()

@@ -1,0 +1,59 @@
+"""The root Typer app: global flags and the registry of subcommands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from fra.commands import (
+    close,
+    config,
+    emergency_stop,
+    install_timer,
+    loop,
+    margin_check,
+    open,
+    positions,
+    rank,
+    run_cycle,
+    scan,
+    status,
+)
+from fra.commands.common import Options
+
+app = typer.Typer(
+    name="fra",
+    help="Funding-rate arbitrage: buy spot, short the perpetual, collect funding.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Path = typer.Option(None, "--db", help="State file (default: FRA_DB or ./state.db)."),
+) -> None:
+    """Funding-rate arbitrage: buy spot, short the perpetual, collect funding."""
+    ctx.obj = Options(db=db)
+
+
+app.command("scan")(scan.scan)
+app.command("rank")(rank.rank)
+app.command("open")(open.open_)
+app.command("close")(close.close)
+app.command("margin-check")(margin_check.margin_check)
+app.command("run-cycle")(run_cycle.run_cycle)
+app.command("emergency-stop")(emergency_stop.emergency_stop)
+app.command("resume")(emergency_stop.resume)
+app.command("status")(status.status)
+app.command("positions")(positions.positions)
+app.command("config")(config.config)
+app.command("loop")(loop.loop)
+app.command("install-timer")(install_timer.install_timer)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""One module per subcommand; `fra.cli` registers them on the root app."""

@@ -1,0 +1,73 @@
+"""fra close"""
+
+from __future__ import annotations
+
+import typer
+
+from fra.commands.common import JsonOption, guarded, print_json, settings
+from fra.errors import BadInput
+
+
+def close(
+    ctx: typer.Context,
+    target: str = typer.Argument(None, help="Position id or symbol (spot or perp) to close."),
+    unprofitable: bool = typer.Option(
+        False,
+        "--unprofitable",
+        help="Close every position whose funding fell below the exit rate or is unavailable.",
+    ),
+    every: bool = typer.Option(False, "--all", help="Close every open position."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Close both legs of positions and record their realized P&L."""
+
+    def body() -> None:
+        chosen = sum([target is not None, unprofitable, every])
+        if chosen != 1:
+            raise BadInput(
+                "say what to close", "give exactly one of ID, SYMBOL, --unprofitable or --all"
+            )
+        from fra.app import open_app
+        from fra.commands.common import cycle_lock, setup_logging
+        from fra.commands.render import describe, position_dict
+        from fra.core.positions import PositionState
+        from fra.core.ranking import exit_reason
+        from fra.core.scan import snapshot_rows
+        from fra.engine.close import close_position, find_targets
+        from fra.engine.interrupts import deferred_signals
+
+        s = settings(ctx)
+        setup_logging(s)
+        with cycle_lock(s, s.lock_wait_seconds), open_app(s) as app:
+            closed = []
+            with deferred_signals(app.stop):
+                if unprofitable:
+                    m = app.market
+                    rows = {
+                        r.perp_symbol: r
+                        for r in snapshot_rows(m.markets(), m.funding_quotes(), m.tickers())
+                    }
+                    todo = [
+                        (p, why)
+                        for p in app.store.positions([PositionState.OPEN])
+                        if (
+                            why := exit_reason(
+                                rows.get(p.perp_symbol), s.strategy.exit_funding_rate
+                            )
+                        )
+                    ]
+                else:
+                    todo = [(p, "manual close") for p in find_targets(app, target, every=every)]
+                for position, why in todo:
+                    closed.append(close_position(app, position, why))
+                    app.stop.check()
+            now = app.now_ms()
+        if as_json:
+            print_json([position_dict(p, None, now) for p in closed])
+        elif not closed:
+            print("nothing to close")
+        else:
+            for p in closed:
+                print(describe(p))
+
+    guarded(body)

@@ -1,0 +1,168 @@
+"""What every command shares: settings from flags, error handling, the lock, output helpers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from fra.errors import ExitCode, FraError, LockHeld, StateError
+from fra.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+class Options:
+    """Global flags given before the subcommand (`fra --db other.db status`)."""
+
+    def __init__(self, db: Path | None = None) -> None:
+        self.db = db
+
+
+def settings(ctx: typer.Context, **overrides: Any) -> Settings:
+    opts: Options = ctx.obj if isinstance(ctx.obj, Options) else Options()
+    return load_settings(db=opts.db, **overrides)
+
+
+def fail(exc: FraError) -> typer.Exit:
+    print(f"error: {exc}", file=sys.stderr)
+    return typer.Exit(int(exc.exit_code))
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Run a command body; FraErrors become one line on stderr and their exit code."""
+    try:
+        return fn()
+    except FraError as exc:
+        logging.getLogger("fra").error("%s", exc)
+        raise fail(exc) from None
+
+
+@contextmanager
+def cycle_lock(settings: Settings, wait_seconds: float) -> Iterator[None]:
+    """The lock that keeps cycles (and manual trading) from overlapping."""
+    from filelock import FileLock, Timeout
+
+    lock_path = settings.db.with_name(settings.db.name + ".lock")
+    if not lock_path.parent.exists():
+        raise StateError(
+            f"directory {lock_path.parent} does not exist", "create it or point FRA_DB elsewhere"
+        )
+    lock = FileLock(str(lock_path))
+    try:
+        lock.acquire(timeout=wait_seconds)
+    except Timeout:
+        raise LockHeld(
+            f"another fra cycle holds {lock_path}",
+            "wait for it to finish (a cycle exits by itself); nothing was changed",
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+class JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(
+            {
+                "ts": datetime.fromtimestamp(record.created, UTC).isoformat(
+                    timespec="milliseconds"
+                ),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "msg": record.getMessage(),
+            }
+        )
+
+
+def setup_logging(settings: Settings, verbose: bool = False) -> None:
+    """Warnings to the terminal for people, everything as JSON lines to a file for machines."""
+    root = logging.getLogger("fra")
+    if root.handlers:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    terminal = logging.StreamHandler(sys.stderr)
+    terminal.setLevel(logging.INFO if verbose else logging.WARNING)
+    terminal.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    root.addHandler(terminal)
+    try:
+        file_handler = logging.FileHandler(settings.log_path, encoding="utf-8")
+    except OSError:
+        return
+    file_handler.setFormatter(JsonLines())
+    root.addHandler(file_handler)
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    out = Console()
+    if not out.is_terminal:
+        # Piped or captured output: don't squeeze tables into 80 columns.
+        out = Console(width=200)
+    return out
+
+
+def ts(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def age(ms_from: int | None, ms_to: int) -> str:
+    if ms_from is None:
+        return "-"
+    minutes = max(0, (ms_to - ms_from) // 60_000)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    return f"{hours}h{mins:02d}m"
+
+
+def pct(value: Decimal | None, places: int = 4) -> str:
+    return "-" if value is None else f"{value * 100:.{places}f}%"
+
+
+def money(value: Decimal | None, places: int = 2) -> str:
+    return "-" if value is None else f"{value:,.{places}f}"
+
+
+def exit_with(code: ExitCode) -> None:
+    if code != ExitCode.OK:
+        raise typer.Exit(int(code))

@@ -1,0 +1,50 @@
+"""fra emergency-stop and fra resume"""
+
+from __future__ import annotations
+
+import typer
+
+from fra.commands.common import guarded, settings
+
+EMERGENCY_LOCK_WAIT = 120.0
+
+
+def emergency_stop(
+    ctx: typer.Context,
+    reason: str = typer.Option("manual", "--reason", help="Why, recorded with the halt."),
+) -> None:
+    """Halt opening at once, then close every position; cycles open nothing until `fra resume`."""
+
+    def body() -> None:
+        from fra.app import open_app
+        from fra.commands.common import cycle_lock, setup_logging
+        from fra.commands.render import describe
+        from fra.engine.safety import close_all_held, halt
+
+        s = settings(ctx)
+        setup_logging(s)
+        with open_app(s) as app:
+            # The halt is one committed write: even a cycle running now will not open after it.
+            halt(app, reason)
+            print(f"HALTED: {reason}")
+        with cycle_lock(s, EMERGENCY_LOCK_WAIT), open_app(s) as app:
+            closed = close_all_held(app, f"emergency stop: {reason}")
+        for p in closed:
+            print(describe(p))
+        print(f"closed {len(closed)} positions; `fra resume` allows opening again")
+
+    guarded(body)
+
+
+def resume(ctx: typer.Context) -> None:
+    """Clear the halt set by an emergency stop, so cycles may open positions again."""
+
+    def body() -> None:
+        from fra.app import open_app
+        from fra.engine.safety import resume as do_resume
+
+        with open_app(settings(ctx)) as app:
+            was = do_resume(app)
+        print(f"resumed (was halted: {was})" if was else "not halted: nothing to resume")
+
+    guarded(body)

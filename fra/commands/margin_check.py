@@ -1,0 +1,91 @@
+"""fra margin-check"""
+
+from __future__ import annotations
+
+import typer
+
+from fra.commands.common import JsonOption, exit_with, guarded, money, pct, print_json, settings
+
+
+def margin_check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """Margin ratio (maintenance margin / margin balance) of every perp leg: ok, alert (exit 7)
+    or critical (exit 8, triggers the emergency stop)."""
+
+    def body() -> None:
+        from fra.app import open_app
+        from fra.commands.common import cycle_lock, setup_logging
+        from fra.engine.interrupts import deferred_signals
+        from fra.engine.safety import margin_check as check
+        from fra.errors import ExitCode
+
+        s = settings(ctx)
+        setup_logging(s)
+        with cycle_lock(s, s.lock_wait_seconds), open_app(s) as app:
+            with deferred_signals(app.stop):
+                report = check(app)
+            label = app.venue_label
+        code = {
+            "ok": ExitCode.OK,
+            "alert": ExitCode.MARGIN_ALERT,
+            "critical": ExitCode.MARGIN_CRITICAL,
+        }[report.level.value]
+        if as_json:
+            print_json(
+                {
+                    "level": report.level.value,
+                    "alert_at": s.risk.margin_alert,
+                    "critical_at": s.risk.margin_critical,
+                    "legs": [
+                        {
+                            "position_id": leg.position_id,
+                            "symbol": leg.symbol,
+                            "ratio": leg.ratio,
+                            "level": leg.level.value,
+                            "mark_price": leg.mark_price,
+                            "margin_balance": leg.margin_balance,
+                            "maintenance_margin": leg.maintenance_margin,
+                        }
+                        for leg in report.legs
+                    ],
+                    "emergency_stopped": [p.id for p in report.stopped],
+                }
+            )
+        else:
+            from rich.table import Table
+
+            from fra.commands.common import console
+
+            table = Table(
+                title=f"{label} margin: {report.level.value.upper()} (alert at "
+                f"{pct(s.risk.margin_alert, 0)}, critical at {pct(s.risk.margin_critical, 0)})",
+                title_justify="left",
+            )
+            for c in (
+                "ID",
+                "Perpetual",
+                "Mark",
+                "Margin balance",
+                "Maint. margin",
+                "Ratio",
+                "Level",
+            ):
+                table.add_column(c, justify="left" if c in ("Perpetual", "Level") else "right")
+            for leg in report.legs:
+                table.add_row(
+                    str(leg.position_id),
+                    leg.symbol,
+                    money(leg.mark_price, 4),
+                    money(leg.margin_balance),
+                    money(leg.maintenance_margin),
+                    pct(leg.ratio, 2),
+                    leg.level.value,
+                )
+            console().print(table)
+            if report.stopped:
+                print(
+                    f"EMERGENCY STOP: closed {len(report.stopped)} positions; run `fra resume`"
+                    " once it is safe to trade again"
+                )
+        exit_with(code)
+
+    guarded(body)

@@ -1,0 +1,48 @@
+"""fra positions"""
+
+from __future__ import annotations
+
+import typer
+
+from fra.commands.common import JsonOption, guarded, print_json, settings
+
+
+def positions(
+    ctx: typer.Context,
+    state: str = typer.Option(
+        "all", "--state", help="open (opening/open/closing), closed (closed/unwound/failed), all"
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Open and closed positions with their fills' prices, funding, fees and P&L."""
+
+    def body() -> None:
+        from fra.app import open_app
+        from fra.commands.render import position_dict, positions_table
+        from fra.core.positions import FINAL_STATES, HELD_STATES
+        from fra.errors import BadInput
+
+        groups = {"open": list(HELD_STATES), "closed": list(FINAL_STATES), "all": None}
+        if state not in groups:
+            raise BadInput(f"unknown --state {state!r}", "use open, closed or all")
+        with open_app(settings(ctx)) as app:
+            snapshot = app.store.latest_snapshot()
+            found = app.store.positions(groups[state])
+            now = app.now_ms()
+        rows = [position_dict(p, snapshot, now) for p in found]
+        if as_json:
+            print_json(rows)
+            return
+        from fra.commands.common import console
+
+        out = console()
+        held = [r for r in rows if r["state"] in {s.value for s in HELD_STATES}]
+        done = [r for r in rows if r not in held]
+        if held:
+            out.print(positions_table("Open positions", held, closed=False))
+        if done:
+            out.print(positions_table("Closed positions", done, closed=True))
+        if not rows:
+            out.print("No positions yet.")
+
+    guarded(body)

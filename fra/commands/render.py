@@ -1,0 +1,96 @@
+"""Rendering positions as table rows and JSON, shared by status, positions, open and close."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fra.commands.common import age, iso, money, ts
+from fra.core.models import Snapshot
+from fra.core.positions import Position
+from fra.core.valuation import valued_pnl
+
+
+def position_dict(p: Position, snapshot: Snapshot | None, now_ms: int) -> dict[str, Any]:
+    pnl = valued_pnl(p, snapshot)
+    s, f = p.spot, p.perp
+    return {
+        "id": p.id,
+        "symbol": p.perp_symbol,
+        "spot_symbol": p.spot_symbol,
+        "state": p.state.value,
+        "spot_amount": p.spot_held if not p.state.is_final else s.bought - s.fee_base,
+        "perp_amount": p.perp_short if not p.state.is_final else f.sold,
+        "spot_entry_price": p.spot_entry_price,
+        "perp_entry_price": p.perp_entry_price,
+        "spot_exit_price": s.sell_proceeds / s.sold if s.sold else None,
+        "perp_exit_price": f.buy_cost / f.bought if f.bought else None,
+        "funding": pnl.funding,
+        "funding_payments": len(p.payments),
+        "fees": pnl.fees,
+        "spot_pnl": pnl.spot_price,
+        "perp_pnl": pnl.perp_price,
+        "net_pnl": pnl.net,
+        "opened_at": iso(p.opened_ms),
+        "closed_at": iso(p.closed_ms),
+        "age": age(p.opened_ms or p.created_ms, p.closed_ms or now_ms),
+        "close_reason": p.close_reason,
+        "note": p.note,
+    }
+
+
+def positions_table(title: str, rows: list[dict[str, Any]], closed: bool) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    columns = ["ID", "Perpetual", "State", "Size", "Spot entry", "Perp entry"]
+    if closed:
+        columns += ["Spot exit", "Perp exit"]
+    columns += ["Funding", "Fees", "Spot P&L", "Perp P&L", "Net P&L", "Age"]
+    if closed:
+        columns += ["Reason"]
+    for c in columns:
+        table.add_column(c, justify="left" if c in ("Perpetual", "State", "Reason") else "right")
+    for r in rows:
+        cells = [
+            str(r["id"]),
+            r["symbol"],
+            r["state"],
+            f"{r['perp_amount']:f}",
+            money(r["spot_entry_price"], 4),
+            money(r["perp_entry_price"], 4),
+        ]
+        if closed:
+            cells += [money(r["spot_exit_price"], 4), money(r["perp_exit_price"], 4)]
+        net = r["net_pnl"]
+        colour = "green" if net >= 0 else "red"
+        cells += [
+            money(r["funding"], 4),
+            money(r["fees"], 4),
+            money(r["spot_pnl"]),
+            money(r["perp_pnl"]),
+            f"[{colour}]{money(net)}[/]",
+            r["age"],
+        ]
+        if closed:
+            cells += [r["close_reason"] or ""]
+        table.add_row(*cells)
+    return table
+
+
+def describe(p: Position) -> str:
+    """One line about a position after it was opened or closed."""
+    pnl = p.pnl(
+        p.spot.sell_proceeds / p.spot.sold if p.spot.sold else None,
+        p.perp.buy_cost / p.perp.bought if p.perp.bought else None,
+    )
+    if p.state.value == "open":
+        return (
+            f"position {p.id} open: {p.perp_symbol} short {p.perp_short} @ "
+            f"{money(p.perp_entry_price, 4)}, {p.spot_symbol} long {p.spot_held} @ "
+            f"{money(p.spot_entry_price, 4)}, entry fees {money(pnl.fees, 4)}"
+        )
+    return (
+        f"position {p.id} {p.perp_symbol} {p.state.value} at {ts(p.closed_ms)} UTC"
+        f" ({p.close_reason}): funding {money(pnl.funding, 4)}, fees {money(pnl.fees, 4)},"
+        f" net {money(pnl.net, 4)}"
+    )

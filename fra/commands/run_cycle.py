@@ -1,0 +1,56 @@
+"""fra run-cycle"""
+
+from __future__ import annotations
+
+import typer
+
+from fra.commands.common import JsonOption, exit_with, guarded, print_json, settings
+
+
+def run_cycle(
+    ctx: typer.Context,
+    as_json: bool = JsonOption,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each step to the terminal."),
+) -> None:
+    """One cycle under the lock: reconcile, settle funding, scan, rank, close, open,
+    margin-check, record. Exits 6 at once if another cycle holds the lock."""
+
+    def body() -> None:
+        from fra.app import open_app
+        from fra.commands.common import cycle_lock, setup_logging
+        from fra.engine.cycle import run_cycle as cycle
+        from fra.engine.interrupts import deferred_signals
+
+        s = settings(ctx)
+        # The lock comes before the state file is even opened: a refused cycle writes nothing.
+        with cycle_lock(s, 0), open_app(s) as app:
+            setup_logging(s, verbose)
+            with deferred_signals(app.stop):
+                report = cycle(app)
+            label = app.venue_label
+        if as_json:
+            print_json(
+                {
+                    "cycle_id": report.cycle_id,
+                    "venue": label,
+                    **report.summary(),
+                    "exit_code": int(report.exit_code),
+                }
+            )
+        else:
+            print(
+                f"{label} cycle {report.cycle_id}: {report.outcome}; scanned {report.scanned},"
+                f" funding payments {report.funding_payments}, closed {len(report.closed)},"
+                f" opened {len(report.opened)}"
+                + (f", reconciled {len(report.reconciled)}" if report.reconciled else "")
+                + (f"; HALTED ({report.halted})" if report.halted else "")
+            )
+            for line in report.reconciled:
+                print(f"  reconciled {line}")
+            for line in report.closed:
+                print(f"  closed {line}")
+            for line in report.opened:
+                print(f"  opened {line}")
+        exit_with(report.exit_code)
+
+    guarded(body)

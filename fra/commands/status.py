@@ -1,0 +1,112 @@
+"""fra status"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import typer
+
+from fra.commands.common import JsonOption, guarded, iso, money, pct, print_json, settings, ts
+
+
+def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """Mode, venue, halt flag, last cycle, margin, each open position and totals. Reads only
+    the state file: no exchange is contacted."""
+
+    def body() -> None:
+        from fra.app import open_app
+        from fra.commands.render import position_dict
+        from fra.core.positions import HELD_STATES, PositionState
+        from fra.core.valuation import valued_pnl
+        from fra.store.paper import PaperAccount
+
+        s = settings(ctx)
+        with open_app(s) as app:
+            store = app.store
+            now = app.now_ms()
+            snapshot = store.latest_snapshot()
+            held = store.positions(HELD_STATES)
+            closed = store.positions(
+                [PositionState.CLOSED, PositionState.UNWOUND, PositionState.FAILED]
+            )
+            cycle = store.last_cycle()
+            ratios = store.last_margin_ratios()
+            halt = store.halt_reason()
+            cash = PaperAccount(store, s.paper.starting_balance).balance("USDT")
+            label = app.venue_label
+        rows = [position_dict(p, snapshot, now) for p in held]
+        realized = sum((valued_pnl(p, None).net for p in closed), Decimal(0))
+        unrealized = sum((r["net_pnl"] for r in rows), Decimal(0))
+        funding = sum((r["funding"] for r in rows), Decimal(0))
+        fees = sum((r["fees"] for r in rows), Decimal(0))
+        exposure = sum((p.notional for p in held), Decimal(0))
+        worst = max(ratios.values(), default=None)
+        data = {
+            "mode": s.mode,
+            "venue": label,
+            "simulated": s.venue == "simulated",
+            "state_file": str(s.db),
+            "halted": halt is not None,
+            "halt_reason": halt,
+            "now": iso(now),
+            "last_cycle": None
+            if cycle is None
+            else {
+                "id": cycle.id,
+                "started_at": iso(cycle.started_ms),
+                "finished_at": iso(cycle.finished_ms),
+                "outcome": cycle.outcome,
+                "exit_code": cycle.exit_code,
+            },
+            "snapshot_at": iso(snapshot.taken_ms) if snapshot else None,
+            "worst_margin_ratio": worst,
+            "positions": rows,
+            "totals": {
+                "open_positions": len(held),
+                "exposure": exposure,
+                "funding": funding,
+                "fees": fees,
+                "unrealized_net_pnl": unrealized,
+                "realized_net_pnl": realized,
+                "closed_positions": len(closed),
+                "paper_cash": cash,
+            },
+        }
+        if as_json:
+            print_json(data)
+            return
+        from rich.table import Table
+
+        from fra.commands.common import console
+        from fra.commands.render import positions_table
+
+        head = Table.grid(padding=(0, 2))
+        head.add_column(style="bold")
+        head.add_column()
+        head.add_row("Mode", s.mode.upper())
+        head.add_row("Venue", f"[bold yellow]{label}[/]" if data["simulated"] else label)
+        head.add_row("Halted", f"[bold red]YES: {halt}[/]" if halt else "no")
+        if cycle is None:
+            head.add_row("Last cycle", "never (run `fra run-cycle`)")
+        else:
+            head.add_row(
+                "Last cycle",
+                f"#{cycle.id} at {ts(cycle.started_ms)} UTC: {cycle.outcome}"
+                f" (exit {cycle.exit_code if cycle.exit_code is not None else '-'})",
+            )
+        head.add_row("Margin ratio", "-" if worst is None else f"worst {pct(worst, 2)}")
+        head.add_row("Prices as of", f"{ts(snapshot.taken_ms) if snapshot else '-'} UTC")
+        out = console()
+        out.print(head)
+        if rows:
+            out.print(positions_table("Open positions", rows, closed=False))
+        else:
+            out.print("No open positions.")
+        out.print(
+            f"Totals: {len(held)} open, exposure {money(exposure)} USDT, funding"
+            f" {money(funding, 4)}, fees {money(fees, 4)}, unrealized net {money(unrealized)};"
+            f" realized net {money(realized)} over {len(closed)} closed; paper cash"
+            f" {money(cash)} USDT"
+        )
+
+    guarded(body)

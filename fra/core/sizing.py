@@ -1,0 +1,76 @@
+"""Turn a USD size into two orders of the same base quantity that both markets accept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from fra.core.models import Market
+
+
+class SizeError(ValueError):
+    """The size can't be expressed on these markets (below a minimum, or zero after rounding)."""
+
+
+def floor_step(amount: Decimal, step: Decimal) -> Decimal:
+    return (amount / step).to_integral_value(rounding=ROUND_FLOOR) * step
+
+
+def ceil_step(amount: Decimal, step: Decimal) -> Decimal:
+    return (amount / step).to_integral_value(rounding=ROUND_CEILING) * step
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeSize:
+    perp_amount: Decimal  # to sell short
+    spot_amount: Decimal  # to buy, gross of a fee taken in the coin
+    spot_net: Decimal  # what the spot leg will hold after that fee
+
+
+def spot_to_buy(perp_amount: Decimal, spot: Market, fee_in_base: bool) -> Decimal:
+    """Spot to buy so that what is held after the fee covers the perp short."""
+    gross = perp_amount / (1 - spot.taker_fee) if fee_in_base else perp_amount
+    return ceil_step(gross, spot.amount_step)
+
+
+def size_hedge(
+    notional: Decimal, price: Decimal, spot: Market, perp: Market, *, fee_in_base: bool = True
+) -> HedgeSize:
+    """Largest hedge of at most `notional` (quote) at `price`; raises SizeError when too small."""
+    if notional <= 0 or price <= 0:
+        raise SizeError("size must be positive")
+    perp_amount = floor_step(notional / price, perp.amount_step)
+    spot_amount = spot_to_buy(perp_amount, spot, fee_in_base)
+    # Buying a little extra to cover the fee may exceed `notional`; step the perp down until the
+    # spot leg fits too, so the size is a true cap.
+    while perp_amount > 0 and spot_amount * price > notional * (1 + spot.taker_fee):
+        perp_amount -= perp.amount_step
+        spot_amount = spot_to_buy(perp_amount, spot, fee_in_base)
+    check_minimums(perp_amount, price, perp)
+    check_minimums(spot_amount, price, spot)
+    spot_net = spot_amount * (1 - spot.taker_fee) if fee_in_base else spot_amount
+    return HedgeSize(perp_amount, spot_amount, spot_net)
+
+
+def minimum_notional(price: Decimal, spot: Market, perp: Market) -> Decimal:
+    """Smallest USD size both markets accept at `price`, rounded up to a cent."""
+    need = max(
+        perp.min_notional,
+        spot.min_notional,
+        perp.min_amount * price,
+        spot.min_amount * price,
+        perp.amount_step * price,
+    )
+    return ceil_step(need * (1 + spot.taker_fee) * Decimal("1.01"), Decimal("0.01"))
+
+
+def check_minimums(amount: Decimal, price: Decimal, market: Market) -> None:
+    if amount <= 0:
+        raise SizeError(f"{market.symbol}: size rounds to zero at step {market.amount_step}")
+    if amount < market.min_amount:
+        raise SizeError(f"{market.symbol}: {amount} is below the minimum {market.min_amount}")
+    if amount * price < market.min_notional:
+        raise SizeError(
+            f"{market.symbol}: {amount * price:.2f} {market.quote} is below the minimum notional"
+            f" {market.min_notional}"
+        )

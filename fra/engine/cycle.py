@@ -1,0 +1,143 @@
+"""One run of the whole strategy: what cron calls every few minutes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from fra.app import App
+from fra.core.positions import HELD_STATES, PositionState
+from fra.core.ranking import exit_reason
+from fra.core.risk import MarginLevel
+from fra.core.valuation import valued_pnl
+from fra.engine.close import flatten
+from fra.engine.funding import settle_funding
+from fra.engine.market import rank_snapshot, scan
+from fra.engine.open import OpenRefused, execute_open, plan_open
+from fra.engine.reconcile import reconcile
+from fra.engine.safety import close_all_held, margin_check
+from fra.errors import ExitCode, FraError
+
+log = logging.getLogger("fra.cycle")
+
+
+@dataclass
+class CycleReport:
+    cycle_id: int = 0
+    reconciled: list[str] = field(default_factory=list)
+    funding_payments: int = 0
+    scanned: int = 0
+    closed: list[str] = field(default_factory=list)
+    opened: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    margin: MarginLevel = MarginLevel.OK
+    worst_margin_ratio: Decimal | None = None
+    halted: str | None = None
+    outcome: str = "ok"
+    error: str | None = None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.margin is MarginLevel.CRITICAL:
+            return ExitCode.MARGIN_CRITICAL
+        if self.margin is MarginLevel.ALERT:
+            return ExitCode.MARGIN_ALERT
+        return ExitCode.OK
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "reconciled": self.reconciled,
+            "funding_payments": self.funding_payments,
+            "scanned": self.scanned,
+            "closed": self.closed,
+            "opened": self.opened,
+            "skipped": self.skipped[:20],
+            "margin": self.margin.value,
+            "worst_margin_ratio": str(self.worst_margin_ratio) if self.worst_margin_ratio else None,
+            "halted": self.halted,
+            "error": self.error,
+        }
+
+
+def run_cycle(app: App) -> CycleReport:
+    """reconcile -> settle funding -> scan -> rank -> close -> open -> margin-check -> record."""
+    stop = app.stop
+    report = CycleReport()
+    with app.store.tx():
+        report.cycle_id = app.store.start_cycle(app.now_ms())
+    try:
+        report.reconciled = reconcile(app)
+        stop.check()
+        report.funding_payments = settle_funding(app)
+        snapshot = scan(app)
+        report.scanned = len(snapshot.rows)
+        ranked = rank_snapshot(app, snapshot)
+        rows = {r.perp_symbol: r for r in snapshot.rows}
+        stop.check()
+
+        report.halted = app.store.halt_reason()
+        if report.halted is not None:
+            # Halted: finish closing whatever an emergency stop could not, open nothing.
+            report.closed += [
+                f"{p.id} {p.perp_symbol}" for p in close_all_held(app, f"halted: {report.halted}")
+            ]
+        for position in app.store.positions([PositionState.OPEN]):
+            reason = exit_reason(
+                rows.get(position.perp_symbol), app.settings.strategy.exit_funding_rate
+            )
+            if reason is not None:
+                flatten(app, position, PositionState.CLOSED, reason)
+                report.closed.append(f"{position.id} {position.perp_symbol}: {reason}")
+                stop.check()
+
+        if report.halted is None:
+            markets = app.market.markets()
+            for candidate in ranked:
+                if not candidate.eligible:
+                    continue
+                held = app.store.positions(HELD_STATES)
+                try:
+                    plan = plan_open(app, candidate.row, markets, None, held)
+                except OpenRefused as exc:
+                    report.skipped.append(str(exc))
+                    if exc.is_global:
+                        break
+                    continue
+                position = execute_open(app, plan)
+                report.opened.append(f"{position.id} {position.perp_symbol} {position.state.value}")
+                stop.check()
+
+        margin = margin_check(app)
+        report.margin = margin.level
+        report.worst_margin_ratio = margin.worst_ratio
+        if margin.stopped:
+            report.closed += [f"{p.id} {p.perp_symbol}: emergency stop" for p in margin.stopped]
+            report.halted = app.store.halt_reason()
+        report.outcome = report.margin.value
+        ratios = {leg.position_id: leg.ratio for leg in margin.legs}
+        _finish(app, report, ratios, report.exit_code)
+    except FraError as exc:
+        report.outcome = "interrupted" if exc.exit_code == ExitCode.INTERRUPTED else "error"
+        report.error = str(exc)
+        _finish(app, report, {}, exc.exit_code)
+        raise
+    return report
+
+
+def _finish(app: App, report: CycleReport, ratios: dict[int, Decimal], exit_code: ExitCode) -> None:
+    snapshot = app.store.latest_snapshot()
+    rates = {r.perp_symbol: r.funding_rate for r in snapshot.rows} if snapshot else {}
+    with app.store.tx():
+        for p in app.store.positions(HELD_STATES):
+            app.store.record_cycle_position(
+                report.cycle_id,
+                p.id,
+                p.state.value,
+                rates.get(p.perp_symbol),
+                ratios.get(p.id),
+                valued_pnl(p, snapshot).net,
+            )
+        app.store.finish_cycle(
+            report.cycle_id, app.now_ms(), report.outcome, int(exit_code), report.summary()
+        )

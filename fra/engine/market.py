@@ -1,0 +1,36 @@
+"""Scanning the venue into a stored snapshot, and ranking a snapshot."""
+
+from __future__ import annotations
+
+from fra.app import App
+from fra.core.models import Snapshot
+from fra.core.positions import HELD_STATES
+from fra.core.ranking import Ranked, rank
+from fra.core.scan import snapshot_rows
+from fra.engine.open import rank_params
+from fra.errors import BadInput
+
+KEEP_SNAPSHOTS = 2000  # about a week of 5-minute cycles
+
+
+def scan(app: App) -> Snapshot:
+    """Fetch funding, prices and volumes in bulk calls and store them as one snapshot."""
+    market = app.market
+    rows = snapshot_rows(market.markets(), market.funding_quotes(), market.tickers())
+    taken = market.now_ms()
+    with app.store.tx():
+        snapshot_id = app.store.save_snapshot(market.name, market.simulated, taken, rows)
+        app.store.prune_snapshots(KEEP_SNAPSHOTS)
+    return Snapshot(id=snapshot_id, venue=market.name, taken_ms=taken, rows=tuple(rows))
+
+
+def rank_snapshot(app: App, snapshot: Snapshot) -> list[Ranked]:
+    held = {p.perp_symbol for p in app.store.positions(HELD_STATES)}
+    return rank(snapshot.rows, rank_params(app), held, app.store.halt_reason() is not None)
+
+
+def latest_snapshot(app: App, refresh: bool) -> Snapshot:
+    snapshot = scan(app) if refresh else app.store.latest_snapshot()
+    if snapshot is None:
+        raise BadInput("no market snapshot stored yet", "run `fra scan` or `fra rank --refresh`")
+    return snapshot

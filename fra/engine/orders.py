@@ -1,0 +1,107 @@
+"""Sending one order: intent committed first, then the order, then its result."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from fra.app import App
+from fra.core.models import MarketType, OrderRequest, OrderResult, Side
+from fra.core.positions import Position
+from fra.errors import VenueFailure
+from fra.venues.base import VenueError
+
+log = logging.getLogger("fra.orders")
+
+LEG_CODES = {"spot": "s", "perp": "p"}
+PURPOSE_CODES = {"open": "o", "close": "c", "hedge": "h", "unwind": "u"}
+
+
+def client_order_id(instance: str, position_id: int, seq: int, leg: str, purpose: str) -> str:
+    """Unique, replayable id (<= 36 chars of [A-Za-z0-9-], Binance's limit)."""
+    return f"fra{instance}-{position_id}-{seq}{LEG_CODES[leg]}{PURPOSE_CODES[purpose]}"
+
+
+def place(
+    app: App,
+    position: Position,
+    *,
+    leg: str,
+    purpose: str,
+    side: Side,
+    amount: Decimal,
+    reduce_only: bool = False,
+) -> OrderResult | None:
+    """Place one leg's order. Returns None when the venue failed and the order never arrived."""
+    symbol = position.spot_symbol if leg == "spot" else position.perp_symbol
+    seq = len(app.store.orders(position.id)) + 1
+    cid = client_order_id(app.store.instance, position.id, seq, leg, purpose)
+    now = app.now_ms()
+    with app.store.tx():
+        app.store.add_order(
+            client_order_id=cid,
+            position_id=position.id,
+            leg=leg,
+            purpose=purpose,
+            symbol=symbol,
+            side=side.value,
+            requested=amount,
+            now_ms=now,
+        )
+    request = OrderRequest(
+        client_order_id=cid,
+        symbol=symbol,
+        market_type=MarketType.SPOT if leg == "spot" else MarketType.PERP,
+        side=side,
+        amount=amount,
+        reduce_only=reduce_only,
+    )
+    try:
+        result = app.executor.submit(request)
+    except VenueError as exc:
+        log.warning("order %s failed at the venue: %s", cid, exc)
+        # The order may have arrived before the error: look it up before deciding anything.
+        return resolve(app, cid, symbol)
+    with app.store.tx():
+        app.store.record_order(result)
+    log.info(
+        "order %s %s %s %s: %s %s @ %s",
+        cid,
+        side.value,
+        amount,
+        symbol,
+        result.status.value,
+        result.filled,
+        result.average_price,
+    )
+    return result
+
+
+def resolve(app: App, cid: str, symbol: str) -> OrderResult | None:
+    """Settle an order whose outcome we don't know, by asking the venue for its client id."""
+    try:
+        found = app.executor.lookup(cid, symbol)
+    except VenueError as exc:
+        raise VenueFailure(
+            f"cannot look up order {cid}: {exc}", "retry later; `fra run-cycle` reconciles"
+        ) from None
+    with app.store.tx():
+        if found is None:
+            app.store.mark_order_unsent(cid, app.now_ms())
+        else:
+            app.store.record_order(found)
+    return found
+
+
+def resolve_pending(app: App, position: Position) -> Position:
+    """Look up every order of the position still marked pending; returns it reloaded."""
+    for fill in position.pending_fills:
+        symbol = position.spot_symbol if fill.leg == "spot" else position.perp_symbol
+        resolve(app, fill.client_order_id, symbol)
+    return reload(app, position)
+
+
+def reload(app: App, position: Position) -> Position:
+    fresh = app.store.position(position.id)
+    assert fresh is not None
+    return fresh

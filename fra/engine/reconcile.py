@@ -1,0 +1,38 @@
+"""Finish or unwind what an interrupted process left half-done."""
+
+from __future__ import annotations
+
+import logging
+
+from fra.app import App
+from fra.core.positions import PositionState, delta_mismatch
+from fra.engine.close import flatten
+from fra.engine.orders import resolve_pending
+
+log = logging.getLogger("fra.reconcile")
+
+
+def reconcile(app: App) -> list[str]:
+    """Bring every position in a transitional state to a stable one. Returns what was done."""
+    done: list[str] = []
+    for position in app.store.positions([PositionState.OPENING, PositionState.CLOSING]):
+        position = resolve_pending(app, position)
+        if position.state is PositionState.CLOSING:
+            position = flatten(app, position, PositionState.CLOSED, "close resumed by reconcile")
+        elif (
+            position.perp_short > 0
+            and delta_mismatch(position.spot_held, position.perp_short)
+            <= app.settings.risk.delta_tolerance
+        ):
+            # Both legs filled and hedged; only the final "open" mark was lost.
+            with app.store.tx():
+                app.store.set_position_state(position.id, PositionState.OPEN, now_ms=app.now_ms())
+            position = app.store.position(position.id) or position
+        else:
+            position = flatten(
+                app, position, PositionState.UNWOUND, "open interrupted: unwound by reconcile"
+            )
+        action = f"position {position.id} {position.perp_symbol} -> {position.state.value}"
+        log.warning("reconcile: %s", action)
+        done.append(action)
+    return done

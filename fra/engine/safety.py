@@ -1,0 +1,105 @@
+"""Margin checks, the emergency stop and resuming after it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from fra.app import App
+from fra.core.positions import HELD_STATES, Position, PositionState
+from fra.core.risk import MarginLevel, margin_level, worst
+from fra.engine.close import flatten
+
+log = logging.getLogger("fra.safety")
+
+
+@dataclass(frozen=True, slots=True)
+class LegMargin:
+    position_id: int
+    symbol: str
+    ratio: Decimal
+    level: MarginLevel
+    mark_price: Decimal
+    margin_balance: Decimal
+    maintenance_margin: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class MarginReport:
+    legs: list[LegMargin]
+    level: MarginLevel
+    stopped: list[Position]  # closed by the emergency stop a critical level triggered
+
+    @property
+    def worst_ratio(self) -> Decimal | None:
+        return max((leg.ratio for leg in self.legs), default=None)
+
+
+def margin_check(app: App) -> MarginReport:
+    """Margin ratio of each short; a critical one triggers the emergency stop."""
+    risk = app.settings.risk
+    legs: list[LegMargin] = []
+    for position in app.store.positions([PositionState.OPEN]):
+        m = app.executor.perp_margin(position.perp_symbol)
+        if m is None:
+            continue
+        level = margin_level(m.ratio, risk.margin_alert, risk.margin_critical)
+        legs.append(
+            LegMargin(
+                position.id,
+                position.perp_symbol,
+                m.ratio,
+                level,
+                m.mark_price,
+                m.margin_balance,
+                m.maintenance_margin,
+            )
+        )
+        if level is not MarginLevel.OK:
+            log.warning("margin %s on %s: ratio %.2f%%", level.value, m.symbol, m.ratio * 100)
+    with app.store.tx():
+        app.store.set_meta(
+            "last_margin", json.dumps({str(leg.position_id): str(leg.ratio) for leg in legs})
+        )
+    level = worst([leg.level for leg in legs])
+    stopped: list[Position] = []
+    if level is MarginLevel.CRITICAL:
+        bad = max(legs, key=lambda leg: leg.ratio)
+        stopped = emergency_stop(app, f"critical margin ratio {bad.ratio:.2%} on {bad.symbol}")
+    return MarginReport(legs, level, stopped)
+
+
+def halt(app: App, reason: str) -> None:
+    with app.store.tx():
+        app.store.set_meta("halt_reason", reason)
+        app.store.set_meta("halted_ms", str(app.now_ms()))
+    log.error("EMERGENCY STOP: %s", reason)
+
+
+def emergency_stop(app: App, reason: str) -> list[Position]:
+    """Halt opening first (one write), then close everything; returns the positions touched."""
+    halt(app, reason)
+    return close_all_held(app, f"emergency stop: {reason}")
+
+
+def close_all_held(app: App, reason: str) -> list[Position]:
+    out = []
+    for position in app.store.positions(HELD_STATES):
+        final = (
+            PositionState.UNWOUND
+            if position.state is PositionState.OPENING
+            else PositionState.CLOSED
+        )
+        out.append(flatten(app, position, final, reason))
+    return out
+
+
+def resume(app: App) -> str | None:
+    """Clear the halt flag; returns the reason it had been set for (None if not halted)."""
+    reason = app.store.halt_reason()
+    with app.store.tx():
+        app.store.delete_meta("halt_reason")
+        app.store.delete_meta("halted_ms")
+    return reason

@@ -1,0 +1,139 @@
+"""Effective settings: command-line flags > FRA_* environment > .env file > defaults."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fra.errors import BadInput
+
+# A period is the market's reference 8h funding period: rate thresholds and the holding horizon
+# are expressed in it so that 1h, 4h and 8h symbols are compared on the same footing.
+
+
+class StrategySettings(BaseModel):
+    min_funding_rate: Decimal = Field(
+        Decimal("0.0003"), description="Open only above this funding rate, per 8h (0.0003 = 0.03 %)"
+    )
+    exit_funding_rate: Decimal = Field(
+        Decimal("0.00005"), description="Close when the funding rate falls below this, per 8h"
+    )
+    min_holding_periods: int = Field(
+        21, ge=1, description="Horizon, in 8h periods, that entry+exit costs are spread over"
+    )
+    min_volume_usd: Decimal = Field(
+        Decimal("20000000"), ge=0, description="Minimum 24h quote volume of both legs, USD"
+    )
+
+    @model_validator(mode="after")
+    def _exit_below_entry(self) -> StrategySettings:
+        if self.exit_funding_rate > self.min_funding_rate:
+            raise ValueError("exit_funding_rate must not exceed min_funding_rate")
+        return self
+
+
+class RiskSettings(BaseModel):
+    max_positions: int = Field(3, ge=0, description="Maximum simultaneous hedged positions")
+    max_position_usd: Decimal = Field(
+        Decimal("2000"), gt=0, description="Maximum notional of one position (per leg), USD"
+    )
+    max_total_exposure_usd: Decimal = Field(
+        Decimal("6000"), gt=0, description="Maximum notional of all positions together, USD"
+    )
+    leverage: int = Field(3, ge=1, le=20, description="Perp leverage: margin = notional/leverage")
+    margin_alert: Decimal = Field(
+        Decimal("0.5"), gt=0, lt=1, description="Margin ratio that raises an alert"
+    )
+    margin_critical: Decimal = Field(
+        Decimal("0.8"), gt=0, lt=1, description="Margin ratio that triggers the emergency stop"
+    )
+    delta_tolerance: Decimal = Field(
+        Decimal("0.01"), gt=0, lt=1, description="Largest relative spot/perp quantity mismatch"
+    )
+
+    @model_validator(mode="after")
+    def _alert_below_critical(self) -> RiskSettings:
+        if self.margin_alert >= self.margin_critical:
+            raise ValueError("margin_alert must be below margin_critical")
+        return self
+
+
+class PaperSettings(BaseModel):
+    starting_balance: Decimal = Field(
+        Decimal("10000"), gt=0, description="Paper account's starting USDT"
+    )
+    fill_delay_ms: int = Field(
+        0, ge=0, description="Pause before each paper fill (exercises interruption handling)"
+    )
+
+
+class SimSettings(BaseModel):
+    seed: int = Field(7, description="Seed of the simulated market")
+    speedup: float = Field(
+        1.0, gt=0, le=100_000, description="Simulated seconds per wall second (demos)"
+    )
+    now: datetime | None = Field(None, description="Pin the simulated clock (ISO time, UTC)")
+    shocks: list[str] = Field(
+        default_factory=list,
+        description="Forced events, e.g. SOL/USDT:USDT@2026-03-01T12:00:00Z:price=+35%:hours=6",
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FRA_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    db: Path = Field(Path("state.db"), description="State file (SQLite)")
+    mode: Literal["paper"] = Field("paper", description="paper (live arrives with ccxt)")
+    venue: Literal["simulated"] = Field("simulated", description="Market data source")
+    log_file: Path | None = Field(
+        None, description="JSON-lines log; default: <db>.log.jsonl next to the state file"
+    )
+    lock_wait_seconds: float = Field(
+        10.0, ge=0, description="How long manual commands wait for a running cycle"
+    )
+    api_key: SecretStr | None = Field(None, description="Exchange API key (live mode)")
+    api_secret: SecretStr | None = Field(None, description="Exchange API secret (live mode)")
+    strategy: StrategySettings = StrategySettings()
+    risk: RiskSettings = RiskSettings()
+    paper: PaperSettings = PaperSettings()
+    sim: SimSettings = SimSettings()
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_file or self.db.with_name(self.db.name + ".log.jsonl")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation errors into one line that names the variable."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = [str(part) for part in err["loc"] if not isinstance(part, int)]
+        name = "FRA_" + "__".join(loc).upper() if loc else "settings"
+        shown = err.get("input")
+        value = f"={shown!r}" if isinstance(shown, str | int | float) else ""
+        reason = err["msg"].removeprefix("Value error, ")
+        raise BadInput(
+            f"invalid setting {name}{value}: {reason}",
+            "fix it in the environment, .env or the command-line flag",
+        ) from None
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """Settings as plain JSON-able data with secrets replaced by asterisks."""
+    data = settings.model_dump(mode="json")
+    for name in ("api_key", "api_secret"):
+        data[name] = "********" if getattr(settings, name) else None
+    return data

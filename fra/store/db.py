@@ -1,0 +1,533 @@
+"""The state file: one SQLite database, migrated when opened, typed reads and writes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from fra.core.models import OrderResult, Snapshot, SnapshotRow
+from fra.core.positions import Fill, Payment, Position, PositionState
+from fra.errors import StateError
+from fra.store.migrations import migrations
+
+
+def dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    client_order_id: str
+    position_id: int
+    leg: str
+    purpose: str
+    symbol: str
+    side: str
+    requested: Decimal
+    state: str
+    fill: Fill
+
+
+@dataclass(frozen=True, slots=True)
+class CycleRow:
+    id: int
+    started_ms: int
+    finished_ms: int | None
+    outcome: str
+    exit_code: int | None
+    summary: dict[str, Any]
+
+
+class Store:
+    """Every read and write of state.db goes through here."""
+
+    def __init__(self, db: Database, path: Path) -> None:
+        self.db = db
+        self.path = path
+        self.conn = db.conn
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating if absent) and migrate. Refuses, without writing, files it can't use."""
+        path = Path(path)
+        if path.is_dir():
+            raise StateError(f"state file {path} is a directory", "set FRA_DB or --db to a file")
+        if not path.parent.exists():
+            raise StateError(
+                f"cannot create state file {path}: directory {path.parent} does not exist",
+                "create the directory or point FRA_DB/--db elsewhere",
+            )
+        if path.exists() and not _readable(path):
+            raise StateError(
+                f"state file {path} is not readable", "fix its permissions (chmod u+rw)"
+            )
+        try:
+            conn = sqlite3.connect(str(path), timeout=10.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot open state file {path}: {exc}", "check the path") from None
+        try:
+            store = cls(Database(conn, execute_plugins=False), path)
+            store._check_and_migrate()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StateError(
+                f"state file {path} is corrupt or not a fra database ({exc})",
+                "restore it from a backup or move it aside to start afresh",
+            ) from None
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def _check_and_migrate(self) -> None:
+        self.conn.execute("PRAGMA busy_timeout = 10000")
+        # Read before anything writes, so a file we refuse is left byte for byte as it was.
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
+        known = {m.name for m in migrations._migrations}
+        if tables and "_sqlite_migrations" not in tables:
+            raise StateError(
+                f"{self.path} is a SQLite file but not a fra state file",
+                "point FRA_DB/--db at a fra state file or a new path",
+            )
+        applied = {m.name for m in migrations.applied(self.db)}
+        newer = sorted(applied - known)
+        if newer:
+            raise StateError(
+                f"{self.path} was written by a newer fra (schema {newer[-1]})",
+                "upgrade fra (pip install -U fra) or use a backup made by this version",
+            )
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        if migrations.pending(self.db):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Re-check under the write lock: another process may have migrated meanwhile.
+                for migration in migrations.pending(self.db):
+                    migration.fn(self.db)
+                    migrations.ensure_migrations_table(self.db)
+                    migrations._record_applied(self.db, migration.name)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[Store]:
+        """One write transaction; BEGIN IMMEDIATE so concurrent writers queue, not deadlock."""
+        if self.conn.in_transaction:
+            raise RuntimeError("nested Store.tx(): finish the outer transaction first")
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, tuple(params))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    # -- meta and halt -------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def delete_meta(self, key: str) -> None:
+        self.conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+    @property
+    def created_ms(self) -> int:
+        return int(self.meta("created_ms") or 0)
+
+    @property
+    def instance(self) -> str:
+        return self.meta("instance") or "fra"
+
+    def halt_reason(self) -> str | None:
+        """The reason trading was halted, or None when it is not halted."""
+        return self.meta("halt_reason")
+
+    # -- snapshots -----------------------------------------------------------------------
+
+    def save_snapshot(
+        self, venue: str, simulated: bool, taken_ms: int, rows: Iterable[SnapshotRow]
+    ) -> int:
+        cursor = self.conn.execute(
+            "INSERT INTO snapshots(venue, simulated, taken_ms) VALUES (?, ?, ?)",
+            (venue, int(simulated), taken_ms),
+        )
+        snapshot_id = int(cursor.lastrowid or 0)
+        self.conn.executemany(
+            "INSERT INTO snapshot_rows VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    snapshot_id,
+                    r.perp_symbol,
+                    r.spot_symbol,
+                    text(r.funding_rate),
+                    r.interval_hours,
+                    r.next_funding_ms,
+                    str(r.mark_price),
+                    str(r.perp_bid),
+                    str(r.perp_ask),
+                    text(r.spot_bid),
+                    text(r.spot_ask),
+                    str(r.quote_volume_24h),
+                    str(r.perp_taker_fee),
+                    text(r.spot_taker_fee),
+                )
+                for r in rows
+            ],
+        )
+        return snapshot_id
+
+    def latest_snapshot(self) -> Snapshot | None:
+        head = self.conn.execute(
+            "SELECT id, venue, simulated, taken_ms FROM snapshots ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if head is None:
+            return None
+        rows = tuple(
+            SnapshotRow(
+                perp_symbol=r["perp_symbol"],
+                spot_symbol=r["spot_symbol"],
+                funding_rate=dec(r["funding_rate"]),
+                interval_hours=r["interval_hours"],
+                next_funding_ms=r["next_funding_ms"],
+                mark_price=Decimal(r["mark_price"]),
+                perp_bid=Decimal(r["perp_bid"]),
+                perp_ask=Decimal(r["perp_ask"]),
+                spot_bid=dec(r["spot_bid"]),
+                spot_ask=dec(r["spot_ask"]),
+                quote_volume_24h=Decimal(r["quote_volume_24h"]),
+                perp_taker_fee=Decimal(r["perp_taker_fee"]),
+                spot_taker_fee=dec(r["spot_taker_fee"]),
+            )
+            for r in self._rows(
+                "SELECT * FROM snapshot_rows WHERE snapshot_id = ? ORDER BY perp_symbol", [head[0]]
+            )
+        )
+        return Snapshot(id=head[0], venue=head[1], taken_ms=head[3], rows=rows)
+
+    def prune_snapshots(self, keep: int) -> int:
+        """Drop all but the newest `keep` snapshots; returns how many went."""
+        cursor = self.conn.execute(
+            "DELETE FROM snapshots WHERE id <= (SELECT MAX(id) FROM snapshots) - ?", (keep,)
+        )
+        return cursor.rowcount
+
+    # -- positions, orders, funding ------------------------------------------------------
+
+    def create_position(
+        self,
+        *,
+        venue: str,
+        mode: str,
+        perp_symbol: str,
+        spot_symbol: str,
+        target_amount: Decimal,
+        leverage: int,
+        entry_rate: Decimal | None,
+        interval_hours: int | None,
+        now_ms: int,
+    ) -> int:
+        cursor = self.conn.execute(
+            "INSERT INTO positions(venue, mode, perp_symbol, spot_symbol, state, target_amount,"
+            " leverage, entry_rate, interval_hours, created_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                venue,
+                mode,
+                perp_symbol,
+                spot_symbol,
+                PositionState.OPENING.value,
+                str(target_amount),
+                leverage,
+                text(entry_rate),
+                interval_hours,
+                now_ms,
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def set_position_state(
+        self,
+        position_id: int,
+        state: PositionState,
+        *,
+        now_ms: int | None = None,
+        reason: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        sets = ["state = ?"]
+        params: list[Any] = [state.value]
+        if state is PositionState.OPEN and now_ms is not None:
+            sets.append("opened_ms = COALESCE(opened_ms, ?)")
+            params.append(now_ms)
+        if state.is_final and now_ms is not None:
+            sets.append("closed_ms = COALESCE(closed_ms, ?)")
+            params.append(now_ms)
+        if reason is not None:
+            sets.append("close_reason = COALESCE(close_reason, ?)")
+            params.append(reason)
+        if note is not None:
+            sets.append("note = ?")
+            params.append(note)
+        params.append(position_id)
+        self.conn.execute(f"UPDATE positions SET {', '.join(sets)} WHERE id = ?", params)
+
+    def add_order(
+        self,
+        *,
+        client_order_id: str,
+        position_id: int,
+        leg: str,
+        purpose: str,
+        symbol: str,
+        side: str,
+        requested: Decimal,
+        now_ms: int,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO orders(client_order_id, position_id, leg, purpose, symbol, side,"
+            " requested, state, created_ms, updated_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                client_order_id,
+                position_id,
+                leg,
+                purpose,
+                symbol,
+                side,
+                str(requested),
+                "pending",
+                now_ms,
+                now_ms,
+            ),
+        )
+
+    def record_order(self, result: OrderResult) -> None:
+        self.conn.execute(
+            "UPDATE orders SET state = ?, filled = ?, average_price = ?, fee = ?,"
+            " fee_currency = ?, exchange_order_id = ?, reason = ?, updated_ms = ?"
+            " WHERE client_order_id = ?",
+            (
+                result.status.value,
+                str(result.filled),
+                str(result.average_price),
+                str(result.fee),
+                result.fee_currency,
+                result.exchange_order_id,
+                result.reason,
+                result.timestamp_ms,
+                result.client_order_id,
+            ),
+        )
+
+    def mark_order_unsent(self, client_order_id: str, now_ms: int) -> None:
+        self.conn.execute(
+            "UPDATE orders SET state = 'unsent', reason = 'never reached the venue',"
+            " updated_ms = ? WHERE client_order_id = ?",
+            (now_ms, client_order_id),
+        )
+
+    def orders(self, position_id: int) -> list[OrderRow]:
+        return [
+            _order_row(r)
+            for r in self._rows(
+                "SELECT * FROM orders WHERE position_id = ? ORDER BY created_ms, rowid",
+                [position_id],
+            )
+        ]
+
+    def add_funding(self, position_id: int, payments: Iterable[Payment]) -> int:
+        """Record funding payments; ones already recorded are ignored. Returns how many were new."""
+        before = self.conn.total_changes
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO funding_payments VALUES (?,?,?,?,?,?)",
+            [
+                (
+                    position_id,
+                    p.time_ms,
+                    str(p.amount),
+                    str(p.rate),
+                    str(p.mark_price),
+                    str(p.position_amount),
+                )
+                for p in payments
+            ],
+        )
+        return self.conn.total_changes - before
+
+    def position(self, position_id: int) -> Position | None:
+        rows = self._rows("SELECT * FROM positions WHERE id = ?", [position_id])
+        return self._build_positions(rows)[0] if rows else None
+
+    def positions(self, states: Iterable[PositionState] | None = None) -> list[Position]:
+        if states is None:
+            rows = self._rows("SELECT * FROM positions ORDER BY id")
+        else:
+            wanted = [s.value for s in states]
+            marks = ",".join("?" * len(wanted))
+            rows = self._rows(
+                f"SELECT * FROM positions WHERE state IN ({marks}) ORDER BY id", wanted
+            )
+        return self._build_positions(rows)
+
+    def _build_positions(self, rows: list[dict[str, Any]]) -> list[Position]:
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        marks = ",".join("?" * len(ids))
+        fills: dict[int, list[Fill]] = {i: [] for i in ids}
+        for r in self._rows(
+            f"SELECT * FROM orders WHERE position_id IN ({marks}) ORDER BY created_ms, rowid", ids
+        ):
+            fills[r["position_id"]].append(_order_row(r).fill)
+        payments: dict[int, list[Payment]] = {i: [] for i in ids}
+        for r in self._rows(
+            f"SELECT * FROM funding_payments WHERE position_id IN ({marks}) ORDER BY time_ms", ids
+        ):
+            payments[r["position_id"]].append(
+                Payment(
+                    time_ms=r["time_ms"],
+                    amount=Decimal(r["amount"]),
+                    rate=Decimal(r["rate"]),
+                    mark_price=Decimal(r["mark_price"]),
+                    position_amount=Decimal(r["position_amount"]),
+                )
+            )
+        return [
+            Position(
+                id=r["id"],
+                venue=r["venue"],
+                mode=r["mode"],
+                perp_symbol=r["perp_symbol"],
+                spot_symbol=r["spot_symbol"],
+                state=PositionState(r["state"]),
+                target_amount=Decimal(r["target_amount"]),
+                leverage=r["leverage"],
+                entry_rate=dec(r["entry_rate"]),
+                interval_hours=r["interval_hours"],
+                created_ms=r["created_ms"],
+                opened_ms=r["opened_ms"],
+                closed_ms=r["closed_ms"],
+                close_reason=r["close_reason"],
+                note=r["note"],
+                fills=tuple(fills[r["id"]]),
+                payments=tuple(payments[r["id"]]),
+            )
+            for r in rows
+        ]
+
+    # -- cycles ----------------------------------------------------------------------------
+
+    def start_cycle(self, now_ms: int) -> int:
+        cursor = self.conn.execute(
+            "INSERT INTO cycles(started_ms, outcome) VALUES (?, 'running')", (now_ms,)
+        )
+        return int(cursor.lastrowid or 0)
+
+    def finish_cycle(
+        self, cycle_id: int, now_ms: int, outcome: str, exit_code: int, summary: dict[str, Any]
+    ) -> None:
+        self.conn.execute(
+            "UPDATE cycles SET finished_ms = ?, outcome = ?, exit_code = ?, summary = ?"
+            " WHERE id = ?",
+            (now_ms, outcome, exit_code, json.dumps(summary, default=str), cycle_id),
+        )
+
+    def record_cycle_position(
+        self,
+        cycle_id: int,
+        position_id: int,
+        state: str,
+        funding_rate: Decimal | None,
+        margin_ratio: Decimal | None,
+        net_pnl: Decimal | None,
+    ) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO cycle_positions VALUES (?,?,?,?,?,?)",
+            (cycle_id, position_id, state, text(funding_rate), text(margin_ratio), text(net_pnl)),
+        )
+
+    def last_cycle(self) -> CycleRow | None:
+        rows = self._rows("SELECT * FROM cycles ORDER BY id DESC LIMIT 1")
+        if not rows:
+            return None
+        r = rows[0]
+        return CycleRow(
+            id=r["id"],
+            started_ms=r["started_ms"],
+            finished_ms=r["finished_ms"],
+            outcome=r["outcome"],
+            exit_code=r["exit_code"],
+            summary=json.loads(r["summary"] or "{}"),
+        )
+
+    def last_margin_ratios(self) -> dict[int, Decimal]:
+        """Margin ratio of each position as recorded by the latest cycle or margin-check."""
+        raw = self.meta("last_margin")
+        if not raw:
+            return {}
+        return {int(k): Decimal(v) for k, v in json.loads(raw).items()}
+
+
+def _order_row(r: dict[str, Any]) -> OrderRow:
+    return OrderRow(
+        client_order_id=r["client_order_id"],
+        position_id=r["position_id"],
+        leg=r["leg"],
+        purpose=r["purpose"],
+        symbol=r["symbol"],
+        side=r["side"],
+        requested=Decimal(r["requested"]),
+        state=r["state"],
+        fill=Fill(
+            client_order_id=r["client_order_id"],
+            leg=r["leg"],
+            side=r["side"],
+            state=r["state"],
+            requested=Decimal(r["requested"]),
+            filled=Decimal(r["filled"]),
+            price=Decimal(r["average_price"]),
+            fee=Decimal(r["fee"]),
+            fee_currency=r["fee_currency"],
+            time_ms=r["updated_ms"],
+        ),
+    )
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            fh.read(1)
+        return True
+    except OSError:
+        return False

@@ -1,0 +1,164 @@
+"""Schema of state.db, built and upgraded by named migrations when the store opens.
+
+Money and quantities are TEXT holding Decimal strings; times are INTEGER epoch milliseconds.
+Never edit an applied migration: add a new one.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("fra")
+
+
+def _run(db: Database, script: str) -> None:
+    # executescript() would COMMIT first and break the migration's transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+        CREATE TABLE snapshots (
+            id INTEGER PRIMARY KEY,
+            venue TEXT NOT NULL,
+            simulated INTEGER NOT NULL,
+            taken_ms INTEGER NOT NULL
+        );
+        CREATE TABLE snapshot_rows (
+            snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+            perp_symbol TEXT NOT NULL,
+            spot_symbol TEXT,
+            funding_rate TEXT,
+            interval_hours INTEGER NOT NULL,
+            next_funding_ms INTEGER NOT NULL,
+            mark_price TEXT NOT NULL,
+            perp_bid TEXT NOT NULL,
+            perp_ask TEXT NOT NULL,
+            spot_bid TEXT,
+            spot_ask TEXT,
+            quote_volume_24h TEXT NOT NULL,
+            perp_taker_fee TEXT NOT NULL,
+            spot_taker_fee TEXT,
+            PRIMARY KEY (snapshot_id, perp_symbol)
+        );
+
+        CREATE TABLE positions (
+            id INTEGER PRIMARY KEY,
+            venue TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            perp_symbol TEXT NOT NULL,
+            spot_symbol TEXT NOT NULL,
+            state TEXT NOT NULL,
+            target_amount TEXT NOT NULL,
+            leverage INTEGER NOT NULL,
+            entry_rate TEXT,
+            interval_hours INTEGER,
+            created_ms INTEGER NOT NULL,
+            opened_ms INTEGER,
+            closed_ms INTEGER,
+            close_reason TEXT,
+            note TEXT
+        );
+        CREATE INDEX positions_state ON positions(state);
+
+        -- Intent: committed before its order is sent, so reconcile can find it by client id.
+        CREATE TABLE orders (
+            client_order_id TEXT PRIMARY KEY,
+            position_id INTEGER NOT NULL REFERENCES positions(id),
+            leg TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL,
+            requested TEXT NOT NULL,
+            state TEXT NOT NULL,
+            filled TEXT NOT NULL DEFAULT '0',
+            average_price TEXT NOT NULL DEFAULT '0',
+            fee TEXT NOT NULL DEFAULT '0',
+            fee_currency TEXT NOT NULL DEFAULT '',
+            exchange_order_id TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            created_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL
+        );
+        CREATE INDEX orders_position ON orders(position_id);
+
+        -- Keyed by settlement: a late, repeated or concurrent cycle cannot count it twice.
+        CREATE TABLE funding_payments (
+            position_id INTEGER NOT NULL REFERENCES positions(id),
+            time_ms INTEGER NOT NULL,
+            amount TEXT NOT NULL,
+            rate TEXT NOT NULL,
+            mark_price TEXT NOT NULL,
+            position_amount TEXT NOT NULL,
+            PRIMARY KEY (position_id, time_ms)
+        );
+
+        CREATE TABLE cycles (
+            id INTEGER PRIMARY KEY,
+            started_ms INTEGER NOT NULL,
+            finished_ms INTEGER,
+            outcome TEXT NOT NULL,
+            exit_code INTEGER,
+            summary TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE cycle_positions (
+            cycle_id INTEGER NOT NULL REFERENCES cycles(id),
+            position_id INTEGER NOT NULL REFERENCES positions(id),
+            state TEXT NOT NULL,
+            funding_rate TEXT,
+            margin_ratio TEXT,
+            net_pnl TEXT,
+            PRIMARY KEY (cycle_id, position_id)
+        );
+
+        -- The paper exchange: an emulated account that fills against real or simulated books.
+        CREATE TABLE paper_orders (
+            client_order_id TEXT PRIMARY KEY,
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL,
+            status TEXT NOT NULL,
+            requested TEXT NOT NULL,
+            filled TEXT NOT NULL,
+            average_price TEXT NOT NULL,
+            fee TEXT NOT NULL,
+            fee_currency TEXT NOT NULL,
+            timestamp_ms INTEGER NOT NULL,
+            reason TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE paper_balances (asset TEXT PRIMARY KEY, amount TEXT NOT NULL);
+        CREATE TABLE paper_shorts (
+            symbol TEXT PRIMARY KEY,
+            amount TEXT NOT NULL,
+            entry_price TEXT NOT NULL,
+            margin TEXT NOT NULL,
+            funded_until_ms INTEGER NOT NULL
+        );
+        CREATE TABLE paper_funding (
+            symbol TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            amount TEXT NOT NULL,
+            rate TEXT NOT NULL,
+            mark_price TEXT NOT NULL,
+            position_amount TEXT NOT NULL,
+            PRIMARY KEY (symbol, time_ms)
+        );
+        """,
+    )
+    db["meta"].insert_all(
+        [
+            {"key": "created_ms", "value": str(int(time.time() * 1000))},
+            # Prefix of client order ids, so two state files trading one account never collide.
+            {"key": "instance", "value": secrets.token_hex(3)},
+        ]
+    )

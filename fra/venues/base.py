@@ -1,0 +1,89 @@
+"""The venue interface: market data and execution.
+
+Every venue (the simulated market, ccxt exchanges) implements `MarketData`. Execution is a
+separate `Executor` so paper trading can run over any market data, and live trading is a sibling
+implementation rather than a branch inside one class.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+from fra.core.models import (
+    FundingPayment,
+    FundingQuote,
+    FundingSettlement,
+    Market,
+    OrderBook,
+    OrderRequest,
+    OrderResult,
+    PerpMargin,
+    Ticker,
+)
+
+
+class VenueError(Exception):
+    """A venue failed to answer. `temporary` errors may succeed if retried later."""
+
+    def __init__(self, message: str, *, temporary: bool = False) -> None:
+        super().__init__(message)
+        self.temporary = temporary
+
+
+@runtime_checkable
+class MarketData(Protocol):
+    """Read-only market data for one venue."""
+
+    name: str  # "simulated", "binance", ...
+    simulated: bool  # True when prices are made up: shown as SIMULATED wherever they appear
+
+    def now_ms(self) -> int:
+        """The venue's clock. Engine code asks the venue, never the wall clock."""
+        ...
+
+    def markets(self) -> dict[str, Market]:
+        """Every spot market and linear perpetual swap, keyed by unified symbol."""
+        ...
+
+    def funding_quotes(self) -> dict[str, FundingQuote]:
+        """The predicted next funding of every perpetual, in one bulk call."""
+        ...
+
+    def tickers(self) -> dict[str, Ticker]:
+        """Best bid/ask and 24h quote volume of every market, in one bulk call."""
+        ...
+
+    def order_book(self, symbol: str, limit: int = 50) -> OrderBook: ...
+
+    def funding_history(self, symbol: str, since_ms: int, until_ms: int) -> list[FundingSettlement]:
+        """Settlements with since_ms < time_ms <= until_ms, oldest first."""
+        ...
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Places orders and reports what an account holds; paper and live implement it alike."""
+
+    mode: str  # "paper" or "live"
+
+    def submit(self, order: OrderRequest) -> OrderResult:
+        """Send a market order (IOC). Idempotent per client order id: a repeat returns the
+        original result instead of trading twice."""
+        ...
+
+    def lookup(self, client_order_id: str, symbol: str) -> OrderResult | None:
+        """The order with this client id, or None if the venue never received it."""
+        ...
+
+    def free_quote(self) -> Decimal:
+        """Quote currency available for new positions."""
+        ...
+
+    def perp_margin(self, symbol: str) -> PerpMargin | None:
+        """Margin state of the account's short on `symbol`, None when it holds none."""
+        ...
+
+    def funding_payments(self, symbol: str, since_ms: int, until_ms: int) -> list[FundingPayment]:
+        """Funding the account received (or paid) on `symbol` in (since_ms, until_ms]."""
+        ...
