@@ -29,6 +29,10 @@ class StrategySettings(BaseModel):
     min_volume_usd: Decimal = Field(
         Decimal("20000000"), ge=0, description="Minimum 24h quote volume of both legs, USD"
     )
+    symbols: list[str] = Field(
+        default_factory=list,
+        description='Trade only these perpetuals (JSON list, e.g. ["BTC/USDT:USDT"]); empty = all',
+    )
 
     @model_validator(mode="after")
     def _exit_below_entry(self) -> StrategySettings:
@@ -47,10 +51,10 @@ class RiskSettings(BaseModel):
     )
     leverage: int = Field(3, ge=1, le=20, description="Perp leverage: margin = notional/leverage")
     margin_alert: Decimal = Field(
-        Decimal("0.5"), gt=0, lt=1, description="Margin ratio that raises an alert"
+        Decimal("0.3"), gt=0, lt=1, description="Margin ratio that raises an alert"
     )
     margin_critical: Decimal = Field(
-        Decimal("0.8"), gt=0, lt=1, description="Margin ratio that triggers the emergency stop"
+        Decimal("0.5"), gt=0, lt=1, description="Margin ratio that triggers the emergency stop"
     )
     delta_tolerance: Decimal = Field(
         Decimal("0.01"), gt=0, lt=1, description="Largest relative spot/perp quantity mismatch"

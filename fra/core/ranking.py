@@ -24,6 +24,7 @@ class Reason:
     UNPROFITABLE = "cost_exceeds_funding"
     HELD = "already_held"
     HALTED = "halted"
+    NOT_LISTED = "not_in_symbols"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class RankParams:
     min_rate: Decimal  # per 8h period
     min_volume: Decimal
     holding_periods: int  # 8h periods
+    symbols: frozenset[str] = frozenset()  # when not empty, trade only these perpetuals
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,8 @@ def evaluate(row: SnapshotRow, params: RankParams, held: bool, halted: bool) -> 
         reasons.append(Reason.NO_SPOT)
     if row.funding_rate is None or row.interval_hours <= 0:
         reasons.append(Reason.NO_RATE)
+    if params.symbols and row.perp_symbol not in params.symbols:
+        reasons.append(Reason.NOT_LISTED)
     if row.quote_volume_24h < params.min_volume:
         reasons.append(Reason.LOW_VOLUME)
     rate = row.funding_rate

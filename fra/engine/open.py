@@ -49,7 +49,9 @@ class OpenRefused(Refused):
 
 def rank_params(app: App) -> RankParams:
     s = app.settings.strategy
-    return RankParams(s.min_funding_rate, s.min_volume_usd, s.min_holding_periods)
+    return RankParams(
+        s.min_funding_rate, s.min_volume_usd, s.min_holding_periods, frozenset(s.symbols)
+    )
 
 
 def risk_limits(app: App) -> RiskLimits:
@@ -153,6 +155,8 @@ def _strategy_detail(app: App, ranked: Ranked, reason: str) -> str:
             f"round-trip cost {ranked.cost:.4%} exceeds funding over"
             f" {s.min_holding_periods} periods (FRA_STRATEGY__MIN_HOLDING_PERIODS)"
         )
+    if reason == Reason.NOT_LISTED:
+        return "not in FRA_STRATEGY__SYMBOLS"
     if reason == Reason.NO_RATE:
         return "the venue publishes no funding rate for it"
     return reason

@@ -1,0 +1,113 @@
+"""Test harness: the real CLI against a real state.db in a temporary directory, on the
+simulated market with a pinned clock."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from fra.cli import app
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Fra:
+    """Runs `fra` with a given environment and clock; keeps state in `self.db`."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.db = workdir / "state.db"
+        self.now = T0
+        self.env: dict[str, str] = {"FRA_DB": str(self.db)}
+
+    # -- time and settings ----------------------------------------------------------------
+
+    def at(self, when: datetime) -> Fra:
+        self.now = when
+        return self
+
+    def advance(self, **delta: float) -> Fra:
+        self.now += timedelta(**delta)
+        return self
+
+    def set(self, **env: Any) -> Fra:
+        for key, value in env.items():
+            self.env[key] = value if isinstance(value, str) else json.dumps(value)
+        return self
+
+    def shocks(self, *texts: str) -> Fra:
+        return self.set(FRA_SIM__SHOCKS=list(texts))
+
+    def full_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {**self.env, "FRA_SIM__NOW": iso(self.now), **(extra or {})}
+
+    # -- running ---------------------------------------------------------------------------
+
+    def __call__(self, *args: str, code: int | None = 0, **extra: str) -> Any:
+        result = CliRunner().invoke(app, list(args), env=self.full_env(extra))
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        if code is not None:
+            assert result.exit_code == code, (
+                f"fra {' '.join(args)} exited {result.exit_code}, expected {code}\n"
+                f"stdout: {result.stdout}\nstderr: {result.stderr}"
+            )
+        return result
+
+    def json(self, *args: str, code: int | None = 0, **extra: str) -> Any:
+        return json.loads(self(*args, "--json", code=code, **extra).stdout)
+
+    def spawn(self, *args: str, **extra: str) -> subprocess.Popen[str]:
+        """`python -m fra ...` in a real process (signals, locks, concurrency)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FRA_")}
+        env.update(self.full_env(extra))
+        return subprocess.Popen(
+            [sys.executable, "-m", "fra", *args],
+            cwd=self.workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    # -- looking at the state file -----------------------------------------------------------
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(self.db)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def fingerprint(self) -> str:
+        """Hash of the state file's bytes, its WAL included: 'exactly as it was'."""
+        digest = hashlib.sha256()
+        for suffix in ("", "-wal"):
+            path = Path(str(self.db) + suffix)
+            if path.exists():
+                digest.update(path.read_bytes())
+        return digest.hexdigest()
+
+
+@pytest.fixture
+def fra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fra:
+    # A developer's own FRA_* variables or .env must not leak into tests.
+    for key in list(os.environ):
+        if key.startswith("FRA_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    return Fra(tmp_path)
