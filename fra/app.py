@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from fra.engine.interrupts import StopFlag
-from fra.errors import BadInput
 from fra.settings import Settings
 from fra.store.db import Store
 from fra.venues.base import Executor, MarketData
@@ -48,10 +47,7 @@ class App:
         # Imported here so commands that only read state never pay for building a venue.
         from fra.venues.simulated import SimulatedMarket, parse_shock
 
-        try:
-            shocks = [parse_shock(text) for text in self.settings.sim.shocks]
-        except ValueError as exc:
-            raise BadInput(f"invalid FRA_SIM__SHOCKS: {exc}", "fix the shock text") from None
+        shocks = [parse_shock(text) for text in self.settings.sim.shocks]
         return SimulatedMarket(seed=self.settings.sim.seed, clock=self.clock, shocks=shocks)
 
     @cached_property

@@ -7,8 +7,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from fra.errors import BadInput
 
@@ -87,6 +94,17 @@ class SimSettings(BaseModel):
         description="Forced events, e.g. SOL/USDT:USDT@2026-03-01T12:00:00Z:price=+35%:hours=6",
     )
 
+    @field_validator("shocks")
+    @classmethod
+    def _shocks_parse(cls, shocks: list[str]) -> list[str]:
+        if shocks:
+            # Checked here, before any command touches state, not when the market is built.
+            from fra.venues.simulated import parse_shock
+
+            for text in shocks:
+                parse_shock(text)
+        return shocks
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -132,6 +150,22 @@ def load_settings(**overrides: Any) -> Settings:
         raise BadInput(
             f"invalid setting {name}{value}: {reason}",
             "fix it in the environment, .env or the command-line flag",
+        ) from None
+    except SettingsError as exc:
+        # Raised before validation when a list setting is not JSON; name the list settings.
+        group = str(exc).split('field "')[1].split('"')[0] if 'field "' in str(exc) else ""
+        model = Settings.model_fields.get(group)
+        fields = []
+        if model is not None and isinstance(model.default, BaseModel):
+            fields = [
+                f"FRA_{group.upper()}__{n.upper()}"
+                for n, f in type(model.default).model_fields.items()
+                if "list" in str(f.annotation)
+            ]
+        names = " or ".join(fields) or f"FRA_{group.upper()}"
+        raise BadInput(
+            f"invalid setting {names}: not a JSON list",
+            "write it as a JSON list, e.g. '[\"BTC/USDT:USDT\"]'",
         ) from None
 
 

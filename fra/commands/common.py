@@ -44,7 +44,10 @@ def guarded(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except FraError as exc:
-        logging.getLogger("fra").error("%s", exc)
+        log = logging.getLogger("fra")
+        if log.handlers:
+            # Shown below as the one-line error; the log file gets it too, the terminal not twice.
+            log.error("%s", exc, extra={"file_only": True})
         raise fail(exc) from None
 
 
@@ -98,6 +101,7 @@ def setup_logging(settings: Settings, verbose: bool = False) -> None:
     terminal = logging.StreamHandler(sys.stderr)
     terminal.setLevel(logging.INFO if verbose else logging.WARNING)
     terminal.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    terminal.addFilter(lambda record: not getattr(record, "file_only", False))
     root.addHandler(terminal)
     try:
         file_handler = logging.FileHandler(settings.log_path, encoding="utf-8")

@@ -1,0 +1,147 @@
+"""Real processes: the cycle lock, signals mid-open, a process killed between legs, fra loop."""
+
+from __future__ import annotations
+
+import signal
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from conftest import T0, Fra, iso
+from filelock import FileLock
+
+from fra.errors import ExitCode
+
+ETH = "ETH/USDT:USDT"
+HOT = f"{ETH}@{iso(T0)}:funding=0.0008:hours=48"
+
+
+def wait_for(fra: Fra, sql: str, timeout: float = 20.0) -> list[tuple[Any, ...]]:
+    """Poll the state file until `sql` returns rows (the other process got that far)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if fra.db.exists():
+            try:
+                rows = fra.query(sql)
+            except Exception:  # the other process may be creating the schema right now
+                rows = []
+            if rows:
+                return rows
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for: {sql}")
+
+
+def legs(fra: Fra, position_id: int = 1) -> tuple[Decimal, Decimal]:
+    """(spot held, perp short) of a position, summed from its fills in the state file."""
+    spot = perp = Decimal(0)
+    for leg, side, filled, fee, fee_currency in fra.query(
+        "SELECT leg, side, filled, fee, fee_currency FROM orders WHERE position_id = ?",
+        (position_id,),
+    ):
+        qty = Decimal(filled)
+        if leg == "spot":
+            spot += qty if side == "buy" else -qty
+            if side == "buy" and fee_currency != "USDT":
+                spot -= Decimal(fee)
+        else:
+            perp += qty if side == "sell" else -qty
+    return spot, perp
+
+
+@pytest.fixture
+def hot(fra: Fra) -> Fra:
+    fra.set(FRA_STRATEGY__SYMBOLS=[ETH]).shocks(HOT)
+    fra("status")
+    return fra
+
+
+def test_lock_held_exits_6_and_writes_nothing(hot: Fra) -> None:
+    before = hot.fingerprint()
+    with FileLock(str(hot.db) + ".lock"):
+        result = hot("run-cycle", code=ExitCode.LOCKED)
+    assert "another fra cycle holds" in result.stderr
+    assert hot.fingerprint() == before
+
+
+def test_two_cycles_started_together_only_one_runs(hot: Fra) -> None:
+    slow = {"FRA_PAPER__FILL_DELAY_MS": "1500"}  # the open takes 3 s: they must overlap
+    first = hot.spawn("run-cycle", **slow)
+    second = hot.spawn("run-cycle", **slow)
+    codes = sorted([first.wait(timeout=60), second.wait(timeout=60)])
+    assert codes == [ExitCode.OK, ExitCode.LOCKED]
+    assert hot.query("SELECT COUNT(*) FROM cycles") == [(1,)]
+    assert hot.query("SELECT COUNT(*) FROM positions") == [(1,)]
+
+
+def test_sigterm_during_open_finishes_both_legs_then_exits(hot: Fra) -> None:
+    proc = hot.spawn("open", ETH, "--size", "500", FRA_PAPER__FILL_DELAY_MS="700")
+    wait_for(hot, "SELECT 1 FROM orders WHERE leg = 'spot'")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert "position 1 open" in out
+    assert "stopped by SIGTERM" in err
+    assert hot.query("SELECT state FROM positions") == [("open",)]
+    spot, perp = legs(hot)
+    assert perp > 0 and spot >= perp
+
+
+def test_sigint_during_cycle_stops_after_the_step(hot: Fra) -> None:
+    proc = hot.spawn("run-cycle", FRA_PAPER__FILL_DELAY_MS="700")
+    wait_for(hot, "SELECT 1 FROM orders WHERE leg = 'spot'")
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED
+    assert hot.query("SELECT outcome FROM cycles") == [("interrupted",)]
+    [(state,)] = hot.query("SELECT state FROM positions")
+    assert state == "open"  # the open in flight was finished, not abandoned
+    spot, perp = legs(hot)
+    assert perp > 0 and spot >= perp
+
+
+def test_killed_between_legs_is_unwound_by_the_next_cycle(hot: Fra) -> None:
+    proc = hot.spawn("open", ETH, "--size", "500", FRA_PAPER__FILL_DELAY_MS="1500")
+    wait_for(hot, "SELECT 1 FROM orders WHERE leg = 'spot' AND state = 'filled'")
+    proc.send_signal(signal.SIGKILL)  # no chance to clean up: only the state file remains
+    proc.wait(timeout=30)
+    assert hot.query("SELECT state FROM positions") == [("opening",)]
+    spot, perp = legs(hot)
+    assert spot > 0 and perp == 0  # one leg: exactly what reconcile must repair
+
+    out = hot("run-cycle", FRA_STRATEGY__SYMBOLS='["BTC/USDT:USDT"]').stdout
+    assert "reconciled 1" in out
+    [(state, reason)] = hot.query("SELECT state, close_reason FROM positions")
+    assert state == "unwound" and "reconcile" in reason
+    spot_left, perp_left = legs(hot)
+    assert perp_left == 0 and spot_left < Decimal("0.0001")  # sold back to dust below a step
+    # The perp order the dead process may have written but never sent is marked so, not
+    # left pending forever (it may also have died before writing it).
+    assert hot.query("SELECT state FROM orders WHERE leg = 'perp'") in ([], [("unsent",)])
+    assert hot.query("SELECT COUNT(*) FROM paper_shorts") == [(0,)]
+
+
+def test_loop_runs_cycles_and_sigterm_closes_positions(hot: Fra) -> None:
+    proc = hot.spawn("loop", "--interval", "1")
+    wait_for(hot, "SELECT 1 FROM positions WHERE state = 'open'")
+    wait_for(hot, "SELECT 1 FROM cycles WHERE id >= 2 AND finished_ms IS NOT NULL")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped: closed 1 positions" in out
+    assert hot.query("SELECT state FROM positions") == [("closed",)]
+
+
+def test_loop_keep_positions_and_sigusr1_emergency_stop(hot: Fra) -> None:
+    proc = hot.spawn("loop", "--interval", "1", "--keep-positions")
+    wait_for(hot, "SELECT 1 FROM positions WHERE state = 'open'")
+    proc.send_signal(signal.SIGUSR1)
+    wait_for(hot, "SELECT 1 FROM meta WHERE key = 'halt_reason'")
+    wait_for(hot, "SELECT 1 FROM positions WHERE state = 'closed'")
+    # Still looping, halted: it opens nothing more.
+    wait_for(hot, "SELECT 1 FROM cycles WHERE outcome = 'ok' AND id >= 3")
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert "EMERGENCY STOP" in out and "positions kept open" in out
+    assert hot.query("SELECT COUNT(*) FROM positions") == [(1,)]
