@@ -97,13 +97,24 @@ class SimSettings(BaseModel):
     @field_validator("shocks")
     @classmethod
     def _shocks_parse(cls, shocks: list[str]) -> list[str]:
+        # Checked here, before any command touches state, not when the market is built.
         if shocks:
-            # Checked here, before any command touches state, not when the market is built.
             from fra.venues.simulated import parse_shock
 
             for text in shocks:
                 parse_shock(text)
         return shocks
+
+    @model_validator(mode="after")
+    def _shocks_known(self) -> SimSettings:
+        if self.shocks:
+            from fra.venues.simulated import SimulatedMarket, parse_shock
+
+            try:
+                SimulatedMarket(self.seed, shocks=[parse_shock(text) for text in self.shocks])
+            except ValueError as exc:
+                raise ValueError(f"shocks: {exc}") from None
+        return self
 
 
 class Settings(BaseSettings):
@@ -143,10 +154,14 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = [str(part) for part in err["loc"] if not isinstance(part, int)]
+        reason = err["msg"].removeprefix("Value error, ")
+        field, _, rest = reason.partition(": ")
+        if rest and field.isidentifier() and field.islower():
+            # A model-level check that names its field ("shocks: ...").
+            loc, reason = [*loc, field], rest
         name = "FRA_" + "__".join(loc).upper() if loc else "settings"
         shown = err.get("input")
         value = f"={shown!r}" if isinstance(shown, str | int | float) else ""
-        reason = err["msg"].removeprefix("Value error, ")
         raise BadInput(
             f"invalid setting {name}{value}: {reason}",
             "fix it in the environment, .env or the command-line flag",
