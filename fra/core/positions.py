@@ -25,10 +25,6 @@ class PositionState(StrEnum):
     def is_final(self) -> bool:
         return self in FINAL_STATES
 
-    @property
-    def is_live(self) -> bool:
-        return not self.is_final
-
 
 FINAL_STATES = frozenset({PositionState.CLOSED, PositionState.FAILED, PositionState.UNWOUND})
 HELD_STATES = (PositionState.OPENING, PositionState.OPEN, PositionState.CLOSING)
@@ -194,10 +190,6 @@ class Position:
     @property
     def funding(self) -> Decimal:
         return sum((p.amount for p in self.payments), ZERO)
-
-    @property
-    def last_payment_ms(self) -> int | None:
-        return self.payments[-1].time_ms if self.payments else None
 
     @property
     def pending_fills(self) -> tuple[Fill, ...]:

@@ -52,16 +52,23 @@ def size_hedge(
     return HedgeSize(perp_amount, spot_amount, spot_net)
 
 
-def minimum_notional(price: Decimal, spot: Market, perp: Market) -> Decimal:
-    """Smallest USD size both markets accept at `price`, rounded up to a cent."""
-    need = max(
-        perp.min_notional,
-        spot.min_notional,
-        perp.min_amount * price,
-        spot.min_amount * price,
-        perp.amount_step * price,
+def minimum_notional(
+    price: Decimal, spot: Market, perp: Market, *, fee_in_base: bool = True
+) -> Decimal:
+    """Smallest USD size that `size_hedge` accepts at `price`, rounded up to a cent."""
+    least = max(
+        perp.min_amount,
+        spot.min_amount,
+        perp.min_notional / price,
+        spot.min_notional / price,
+        perp.amount_step,
     )
-    return ceil_step(need * (1 + spot.taker_fee) * Decimal("1.01"), Decimal("0.01"))
+    perp_amount = ceil_step(least, perp.amount_step)
+    spot_amount = spot_to_buy(perp_amount, spot, fee_in_base)
+    # Both conditions size_hedge checks: the perp amount fits under the notional, and so does
+    # the spot leg bought to cover it (allowing for its fee).
+    need = max(perp_amount * price, spot_amount * price / (1 + spot.taker_fee))
+    return ceil_step(need, Decimal("0.01"))
 
 
 def check_minimums(amount: Decimal, price: Decimal, market: Market) -> None:

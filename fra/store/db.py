@@ -14,7 +14,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from fra.core.models import OrderResult, Snapshot, SnapshotRow
-from fra.core.positions import Fill, Payment, Position, PositionState
+from fra.core.positions import Fill, Payment, Position, PositionState, can_move
 from fra.errors import StateError
 from fra.store.migrations import migrations
 
@@ -286,6 +286,10 @@ class Store:
         reason: str | None = None,
         note: str | None = None,
     ) -> None:
+        row = self.conn.execute("SELECT state FROM positions WHERE id = ?", (position_id,))
+        current = PositionState(row.fetchone()[0])
+        if state is not current and not can_move(current, state):
+            raise RuntimeError(f"position {position_id}: no way from {current} to {state}")
         sets = ["state = ?"]
         params: list[Any] = [state.value]
         if state is PositionState.OPEN and now_ms is not None:

@@ -77,13 +77,6 @@ class PaperAccount:
             return Decimal(row[0])
         return self.starting_balance if asset == self.quote else Decimal(0)
 
-    def balances(self) -> dict[str, Decimal]:
-        found = {
-            a: Decimal(v) for a, v in self.conn.execute("SELECT asset, amount FROM paper_balances")
-        }
-        found.setdefault(self.quote, self.starting_balance)
-        return found
-
     def add(self, asset: str, delta: Decimal) -> None:
         self.conn.execute(
             "INSERT INTO paper_balances(asset, amount) VALUES (?, ?)"
@@ -100,14 +93,6 @@ class PaperAccount:
         if row is None:
             return None
         return PaperShort(row[0], Decimal(row[1]), Decimal(row[2]), Decimal(row[3]), row[4])
-
-    def shorts(self) -> list[PaperShort]:
-        return [
-            PaperShort(r[0], Decimal(r[1]), Decimal(r[2]), Decimal(r[3]), r[4])
-            for r in self.conn.execute(
-                "SELECT symbol, amount, entry_price, margin, funded_until_ms FROM paper_shorts"
-            )
-        ]
 
     def save_short(self, short: PaperShort) -> None:
         if short.amount <= 0:
