@@ -39,13 +39,12 @@ def size_hedge(
     """Largest hedge of at most `notional` (quote) at `price`; raises SizeError when too small."""
     if notional <= 0 or price <= 0:
         raise SizeError("size must be positive")
-    perp_amount = floor_step(notional / price, perp.amount_step)
+    # The spot leg buys a little extra to cover a fee taken in the coin; cap it so that leg too
+    # stays within `notional` (plus its fee), then take the largest perp amount it covers.
+    spot_cap = floor_step(notional * (1 + spot.taker_fee) / price, spot.amount_step)
+    covered = spot_cap * (1 - spot.taker_fee) if fee_in_base else spot_cap
+    perp_amount = floor_step(min(notional / price, covered), perp.amount_step)
     spot_amount = spot_to_buy(perp_amount, spot, fee_in_base)
-    # Buying a little extra to cover the fee may exceed `notional`; step the perp down until the
-    # spot leg fits too, so the size is a true cap.
-    while perp_amount > 0 and spot_amount * price > notional * (1 + spot.taker_fee):
-        perp_amount -= perp.amount_step
-        spot_amount = spot_to_buy(perp_amount, spot, fee_in_base)
     check_minimums(perp_amount, price, perp)
     check_minimums(spot_amount, price, spot)
     spot_net = spot_amount * (1 - spot.taker_fee) if fee_in_base else spot_amount
