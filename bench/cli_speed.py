@@ -43,6 +43,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=21)
     runs = parser.parse_args().runs
+    # pip compiles bytecode for installed libraries; do the same for fra (an editable install
+    # under PYTHONDONTWRITEBYTECODE=1 would otherwise recompile it on every run).
+    import compileall
+
+    compileall.compile_dir(Path(__file__).resolve().parents[1] / "fra", quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
         perps = [f"{s}/USDT:USDT" for s in SYMBOLS]
         env = {k: v for k, v in os.environ.items() if not k.startswith("FRA_")}
@@ -78,7 +83,9 @@ def main() -> None:
             for name, cmd in cases.items():
                 samples[name].append(timed(cmd, env, tmp))
     base = statistics.median(samples["baseline"])
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"open positions during the runs: {opened}; runs per command: {runs}")
     print(f"{'command':<12}{'median s':>10}{'min s':>9}{'x baseline':>12}")
     for name, values in samples.items():

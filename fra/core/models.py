@@ -6,9 +6,9 @@ keeps arithmetic on settlement times exact and free of time-zone mistakes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 HOUR_MS = 3_600_000
 PERIOD_HOURS = 8  # the market's reference funding period: thresholds are quoted per 8h
@@ -24,8 +24,7 @@ class Side(StrEnum):
     SELL = "sell"
 
 
-@dataclass(frozen=True, slots=True)
-class Market:
+class Market(NamedTuple):
     """Trading rules of one market, in ccxt's unified symbol form (`BTC/USDT`, `BTC/USDT:USDT`)."""
 
     symbol: str
@@ -48,8 +47,7 @@ class Market:
         return f"{self.base}/{self.quote}"
 
 
-@dataclass(frozen=True, slots=True)
-class FundingQuote:
+class FundingQuote(NamedTuple):
     """The funding rate that will settle at `next_funding_ms`, as the venue predicts it now."""
 
     symbol: str
@@ -60,8 +58,7 @@ class FundingQuote:
     index_price: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class Ticker:
+class Ticker(NamedTuple):
     symbol: str
     bid: Decimal
     ask: Decimal
@@ -69,8 +66,7 @@ class Ticker:
     quote_volume_24h: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class OrderBook:
+class OrderBook(NamedTuple):
     """Best price first on both sides; each level is (price, amount in base units)."""
 
     symbol: str
@@ -79,8 +75,7 @@ class OrderBook:
     asks: tuple[tuple[Decimal, Decimal], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class FundingSettlement:
+class FundingSettlement(NamedTuple):
     """A funding rate that actually settled, with the mark price used to compute payments."""
 
     symbol: str
@@ -90,8 +85,7 @@ class FundingSettlement:
     interval_hours: int
 
 
-@dataclass(frozen=True, slots=True)
-class FundingPayment:
+class FundingPayment(NamedTuple):
     """Funding booked to the account at one settlement; positive means received."""
 
     symbol: str
@@ -102,8 +96,7 @@ class FundingPayment:
     position_amount: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRequest:
+class OrderRequest(NamedTuple):
     client_order_id: str
     symbol: str
     market_type: MarketType
@@ -118,8 +111,7 @@ class OrderStatus(StrEnum):
     REJECTED = "rejected"  # nothing filled
 
 
-@dataclass(frozen=True, slots=True)
-class OrderResult:
+class OrderResult(NamedTuple):
     client_order_id: str
     symbol: str
     side: Side
@@ -138,8 +130,7 @@ class OrderResult:
         return self.filled * self.average_price
 
 
-@dataclass(frozen=True, slots=True)
-class PerpMargin:
+class PerpMargin(NamedTuple):
     """Margin state of one short perp leg, as the exchanges define the ratio."""
 
     symbol: str
@@ -166,8 +157,7 @@ class PerpMargin:
         return self.maintenance_margin / balance
 
 
-@dataclass(frozen=True, slots=True)
-class SnapshotRow:
+class SnapshotRow(NamedTuple):
     """One perpetual in a scan: everything ranking needs, nothing fetched again later."""
 
     perp_symbol: str
@@ -185,9 +175,8 @@ class SnapshotRow:
     spot_taker_fee: Decimal | None
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     id: int
     venue: str
     taken_ms: int
-    rows: tuple[SnapshotRow, ...] = field(default_factory=tuple)
+    rows: tuple[SnapshotRow, ...] = ()

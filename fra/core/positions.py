@@ -6,9 +6,9 @@ from the orders' fills and the funding payments, so there is one source of truth
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 ZERO = Decimal(0)
 
@@ -46,8 +46,7 @@ def can_move(current: PositionState, new: PositionState) -> bool:
     return new in TRANSITIONS[current]
 
 
-@dataclass(frozen=True, slots=True)
-class Fill:
+class Fill(NamedTuple):
     """An order of a position and what came of it (filled = 0 while pending or rejected)."""
 
     client_order_id: str
@@ -66,8 +65,7 @@ class Fill:
         return self.state == "pending"
 
 
-@dataclass(frozen=True, slots=True)
-class Payment:
+class Payment(NamedTuple):
     time_ms: int
     amount: Decimal
     rate: Decimal
@@ -75,8 +73,7 @@ class Payment:
     position_amount: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class LegTotals:
+class LegTotals(NamedTuple):
     bought: Decimal = ZERO  # base units, gross
     sold: Decimal = ZERO
     buy_cost: Decimal = ZERO  # quote
@@ -110,8 +107,7 @@ def leg_totals(fills: tuple[Fill, ...] | list[Fill], leg: str, quote: str) -> Le
     return LegTotals(bought, sold, buy_cost, sell_proceeds, fee_quote, fee_base, fee_base_value)
 
 
-@dataclass(frozen=True, slots=True)
-class Pnl:
+class Pnl(NamedTuple):
     """A position's P&L split by source. net = spot + perp + funding - fees."""
 
     spot_price: Decimal
@@ -124,8 +120,7 @@ class Pnl:
         return self.spot_price + self.perp_price + self.funding - self.fees
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
+class Position(NamedTuple):
     id: int
     venue: str
     mode: str

@@ -6,8 +6,8 @@ One implementation, used by `fra rank`, `fra open`, `fra run-cycle` (and the bac
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from fra.core.models import PERIOD_HOURS, SnapshotRow
 
@@ -27,16 +27,14 @@ class Reason:
     NOT_LISTED = "not_in_symbols"
 
 
-@dataclass(frozen=True, slots=True)
-class RankParams:
+class RankParams(NamedTuple):
     min_rate: Decimal  # per 8h period
     min_volume: Decimal
     holding_periods: int  # 8h periods
     symbols: frozenset[str] = frozenset()  # when not empty, trade only these perpetuals
 
 
-@dataclass(frozen=True, slots=True)
-class Ranked:
+class Ranked(NamedTuple):
     row: SnapshotRow
     rate_8h: Decimal | None  # the rate scaled to an 8h period
     apr: Decimal | None  # rate x 8760 / interval_hours

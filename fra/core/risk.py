@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class RiskLimits:
+class RiskLimits(NamedTuple):
     max_positions: int
     max_position_usd: Decimal
     max_total_exposure_usd: Decimal
     leverage: int
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
+class Refusal(NamedTuple):
     rule: str  # stable name, also the setting to change where there is one
     detail: str
 

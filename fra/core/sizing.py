@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import NamedTuple
 
 from fra.core.models import Market
 
@@ -20,8 +20,7 @@ def ceil_step(amount: Decimal, step: Decimal) -> Decimal:
     return (amount / step).to_integral_value(rounding=ROUND_CEILING) * step
 
 
-@dataclass(frozen=True, slots=True)
-class HedgeSize:
+class HedgeSize(NamedTuple):
     perp_amount: Decimal  # to sell short
     spot_amount: Decimal  # to buy, gross of a fee taken in the coin
     spot_net: Decimal  # what the spot leg will hold after that fee

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from fra.app import App
 from fra.core.models import Snapshot
-from fra.core.positions import HELD_STATES
-from fra.core.ranking import Ranked, rank
+from fra.core.ranking import Ranked, RankParams, rank
 from fra.core.scan import snapshot_rows
-from fra.engine.open import rank_params
 from fra.errors import BadInput
 
 KEEP_SNAPSHOTS = 2000  # about a week of 5-minute cycles
@@ -24,8 +22,15 @@ def scan(app: App) -> Snapshot:
     return Snapshot(id=snapshot_id, venue=market.name, taken_ms=taken, rows=tuple(rows))
 
 
+def rank_params(app: App) -> RankParams:
+    s = app.settings.strategy
+    return RankParams(
+        s.min_funding_rate, s.min_volume_usd, s.min_holding_periods, frozenset(s.symbols)
+    )
+
+
 def rank_snapshot(app: App, snapshot: Snapshot) -> list[Ranked]:
-    held = {p.perp_symbol for p in app.store.positions(HELD_STATES)}
+    held = app.store.held_symbols()
     return rank(snapshot.rows, rank_params(app), held, app.store.halt_reason() is not None)
 
 

@@ -9,11 +9,12 @@ from decimal import Decimal
 from fra.app import App
 from fra.core.models import Market, MarketType, Side, SnapshotRow
 from fra.core.positions import HELD_STATES, Position, PositionState, delta_mismatch
-from fra.core.ranking import Ranked, RankParams, Reason, evaluate, rank
+from fra.core.ranking import Ranked, Reason, evaluate, rank
 from fra.core.risk import Refusal, RiskLimits, capital_needed, check_open
 from fra.core.scan import snapshot_rows
 from fra.core.sizing import HedgeSize, SizeError, floor_step, minimum_notional, size_hedge
 from fra.engine.close import flatten
+from fra.engine.market import rank_params
 from fra.engine.orders import place, reload
 from fra.errors import BadInput, Refused
 
@@ -45,13 +46,6 @@ class OpenRefused(Refused):
     @property
     def is_global(self) -> bool:
         return any(r.rule in GLOBAL_RULES for r in self.refusals)
-
-
-def rank_params(app: App) -> RankParams:
-    s = app.settings.strategy
-    return RankParams(
-        s.min_funding_rate, s.min_volume_usd, s.min_holding_periods, frozenset(s.symbols)
-    )
 
 
 def risk_limits(app: App) -> RiskLimits:

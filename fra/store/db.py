@@ -6,17 +6,19 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlite_utils import Database
 
 from fra.core.models import OrderResult, Snapshot, SnapshotRow
-from fra.core.positions import Fill, Payment, Position, PositionState, can_move
 from fra.errors import StateError
 from fra.store.migrations import migrations
+
+if TYPE_CHECKING:
+    # Imported where used: `fra rank` reads snapshots only and need not build positions.
+    from fra.core.positions import Fill, Payment, Position, PositionState
 
 
 def dec(value: Any) -> Decimal | None:
@@ -27,8 +29,7 @@ def text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRow:
+class OrderRow(NamedTuple):
     client_order_id: str
     position_id: int
     leg: str
@@ -40,8 +41,7 @@ class OrderRow:
     fill: Fill
 
 
-@dataclass(frozen=True, slots=True)
-class CycleRow:
+class CycleRow(NamedTuple):
     id: int
     started_ms: int
     finished_ms: int | None
@@ -267,7 +267,7 @@ class Store:
                 mode,
                 perp_symbol,
                 spot_symbol,
-                PositionState.OPENING.value,
+                "opening",
                 str(target_amount),
                 leverage,
                 text(entry_rate),
@@ -286,6 +286,8 @@ class Store:
         reason: str | None = None,
         note: str | None = None,
     ) -> None:
+        from fra.core.positions import PositionState, can_move
+
         row = self.conn.execute("SELECT state FROM positions WHERE id = ?", (position_id,))
         current = PositionState(row.fetchone()[0])
         if state is not current and not can_move(current, state):
@@ -404,7 +406,18 @@ class Store:
             )
         return self._build_positions(rows)
 
+    def held_symbols(self) -> set[str]:
+        """Perpetuals with a position that is not closed (opening, open or closing)."""
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT perp_symbol FROM positions WHERE state IN ('opening', 'open', 'closing')"
+            )
+        }
+
     def _build_positions(self, rows: list[dict[str, Any]]) -> list[Position]:
+        from fra.core.positions import Payment, Position, PositionState
+
         if not rows:
             return []
         ids = [r["id"] for r in rows]
@@ -504,6 +517,8 @@ class Store:
 
 
 def _order_row(r: dict[str, Any]) -> OrderRow:
+    from fra.core.positions import Fill
+
     return OrderRow(
         client_order_id=r["client_order_id"],
         position_id=r["position_id"],

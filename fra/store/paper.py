@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from fra.core.models import FundingPayment, OrderResult, OrderStatus, Side
 from fra.store.db import Store
 
 
-@dataclass(frozen=True, slots=True)
-class PaperShort:
+class PaperShort(NamedTuple):
     symbol: str
     amount: Decimal
     entry_price: Decimal
