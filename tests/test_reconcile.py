@@ -15,6 +15,7 @@ from fra.core.models import MarketType, OrderRequest, Side
 from fra.core.positions import PositionState
 from fra.engine.cycle import run_cycle
 from fra.engine.open import execute_open, live_row, plan_open
+from fra.engine.orders import client_order_id
 from fra.engine.reconcile import reconcile
 from fra.settings import load_settings
 
@@ -36,7 +37,7 @@ def intent(app: App, leg: str, side: Side, amount: Decimal, purpose: str = "open
     """Write an order's intent the way the engine does, and return its client id."""
     position = app.store.positions()[-1]
     seq = len(app.store.orders(position.id)) + 1
-    cid = f"fra{app.store.instance}-{position.id}-{seq}{leg[0]}{purpose[0]}"
+    cid = client_order_id(app.store.instance, position.id, seq, leg, purpose)
     with app.store.tx():
         app.store.add_order(
             client_order_id=cid,

@@ -8,7 +8,7 @@ from types import FrameType
 
 import typer
 
-from fra.commands.common import guarded, settings
+from fra.commands.common import guarded, settings, ts
 
 
 class LoopSignals:
@@ -73,7 +73,8 @@ def loop(
                         app.stop = sig.flag
                         report = run_cycle(app)
                         print(
-                            f"cycle {report.cycle_id}: {report.outcome}, opened"
+                            f"cycle {report.cycle_id} at {ts(app.now_ms())} UTC: {report.outcome},"
+                            f" funding payments {report.funding_payments}, opened"
                             f" {len(report.opened)}, closed {len(report.closed)}",
                             flush=True,
                         )
