@@ -19,6 +19,7 @@ def emergency_stop(
         from fra.app import open_app
         from fra.commands.common import cycle_lock, setup_logging
         from fra.commands.render import describe
+        from fra.engine.interrupts import deferred_signals
         from fra.engine.safety import close_all_held, halt
 
         s = settings(ctx)
@@ -27,7 +28,8 @@ def emergency_stop(
             # The halt is one committed write: even a cycle running now will not open after it.
             halt(app, reason)
             print(f"HALTED: {reason}")
-        with cycle_lock(s, EMERGENCY_LOCK_WAIT), open_app(s) as app:
+        with cycle_lock(s, EMERGENCY_LOCK_WAIT), open_app(s) as app, deferred_signals(app.stop):
+            # Signals wait: an emergency stop interrupted half-way would leave single legs.
             closed = close_all_held(app, f"emergency stop: {reason}")
         for p in closed:
             print(describe(p))
