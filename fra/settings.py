@@ -133,7 +133,7 @@ class Settings(BaseSettings):
         None, description="JSON-lines log; default: <db>.log.jsonl next to the state file"
     )
     lock_wait_seconds: float = Field(
-        10.0, ge=0, description="How long manual commands wait for a running cycle"
+        10.0, ge=0, le=3600, description="How long manual commands wait for a running cycle"
     )
     api_key: SecretStr | None = Field(None, description="Exchange API key (live mode)")
     api_secret: SecretStr | None = Field(None, description="Exchange API secret (live mode)")

@@ -45,10 +45,13 @@ def assert_refused(fra: Fra, args: list[str], code: int, *words: str, **env: str
         (["open", ETH, "--size", "-5"], ["--size must be a positive"]),
         (["open", ETH, "--size", "abc"], ["is not a number"]),
         (["open", ETH, "--size", "nan"], ["--size must be a positive"]),
+        (["open", ETH, "--size", "9e999999"], ["not a plausible amount"]),
         (["open", "SOL/USDT:USDT", "--size", "1"], ["too small", "use --size"]),
         (["close"], ["exactly one of"]),
         (["close", "7", "--all"], ["exactly one of"]),
         (["close", "99"], ["no position with id 99"]),
+        (["close", "99999999999999999999999"], ["no position with id"]),
+        (["emergency-stop", "--reason", " "], ["--reason is empty"]),
         (["close", "DOGE/USDT:USDT"], ["no open position on DOGE/USDT:USDT"]),
         (["positions", "--state", "weird"], ["unknown --state"]),
     ],
@@ -144,3 +147,17 @@ def test_truncated_state_file(ready: Fra) -> None:
     data = ready.db.read_bytes()
     ready.db.write_bytes(data[:50])
     assert_refused(ready, ["status"], ExitCode.STATE, "corrupt")
+
+
+def test_size_whose_legs_cannot_match_within_tolerance(ready: Fra) -> None:
+    # ARB: perp step 10 coins, spot step 1; at $6 the fee top-up is a whole extra coin.
+    arb = "ARB/USDT:USDT"
+    env = {
+        "FRA_SIM__SHOCKS": f'["{arb}@{iso(T0)}:funding=0.001:hours=48"]',
+        "FRA_STRATEGY__SYMBOLS": f'["{arb}"]',
+        "FRA_STRATEGY__MIN_VOLUME_USD": "0",
+    }
+    args = ["open", arb, "--size", "6"]
+    assert_refused(
+        ready, args, ExitCode.BAD_INPUT, "legs differ by", "FRA_RISK__DELTA_TOLERANCE", **env
+    )

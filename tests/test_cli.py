@@ -58,10 +58,15 @@ def test_db_flag_beats_environment(fra: Fra) -> None:
 
 
 def test_install_timer_prints_and_writes_units(fra: Fra) -> None:
-    out = fra("install-timer", "--every", "10").stdout
+    other = fra.workdir / "prod.db"
+    out = fra("--db", str(other), "install-timer", "--every", "10", FRA_RISK__LEVERAGE="2").stdout
     assert "OnCalendar=*:0/10" in out
     assert f"WorkingDirectory={fra.workdir}" in out
     assert "run-cycle" in out and "*/10 * * * *" in out
+    # Both the unit and the cron line name the state file and carry the FRA_* settings.
+    assert f"Environment=FRA_DB={other}" in out
+    cron = out.strip().splitlines()[-1]
+    assert f"FRA_DB={other}" in cron and "FRA_RISK__LEVERAGE=2" in cron
     units = fra.workdir / "units"
     fra("install-timer", "--write", "--unit-dir", str(units))
     service = (units / "fra-cycle.service").read_text()

@@ -536,31 +536,108 @@ def _market(kind: str, step: str, min_amount: str, min_notional: str, fee: str) 
     )
 
 
+def least_notional(price: Decimal, spot: Market, perp: Market, fee_in_base: bool) -> Fraction:
+    """Brute force: the smallest perp amount both markets accept, and the notional (to the cent
+    above) that affords it and the spot bought to cover it."""
+    p, f = F(price), F(spot.taker_fee)
+    step, spot_step = F(perp.amount_step), F(spot.amount_step)
+    # No smaller perp amount can pass: the spot bought for it is under one spot step above it,
+    # grossed up for the fee.
+    spot_least = max(F(spot.min_amount), F(spot.min_notional) / p)
+    bound = max(F(perp.min_amount), F(perp.min_notional) / p, (spot_least - spot_step) * (1 - f))
+    k = max(1, math.floor(bound / step))
+    while True:
+        amount = k * step
+        s = spot_for(amount, spot, fee_in_base)
+        if (
+            amount >= F(perp.min_amount)
+            and amount * p >= F(perp.min_notional)
+            and s >= F(spot.min_amount)
+            and s * p >= F(spot.min_notional)
+        ):
+            return Fraction(math.ceil(max(amount * p, s * p / (1 + f)) * 100), 100)
+        k += 1
+
+
+def as_decimal(x: Fraction) -> Decimal:
+    return Decimal(x.numerator) / Decimal(x.denominator)
+
+
+CENT = Decimal("0.01")
+# DOGE-like: both legs step 1, min notional 5, price 0.1. The old minimum_notional said 5.06;
+# sizing 5.06 gives perp 50 -> spot ceil(50 / 0.999) = 51 -> 5.10 USDT > cap 5.065 -> perp 49
+# -> 4.90 USDT < perp min notional 5 -> SizeError. 5.10 is the least that works.
+DOGE_LIKE = {
+    "price": Decimal("0.1"),
+    "spot": _market("spot", "1", "1", "5", "0.001"),
+    "perp": _market("perp", "1", "1", "5", "0.0005"),
+}
+# Perp step 0.1 at price 30 is 3 USDT a step; min notional 5 -> the old minimum_notional said
+# 5.06, which floors to 0.1 = 3 USDT < 5 -> SizeError.
+COARSE_PERP = {
+    "price": Decimal(30),
+    "spot": _market("spot", "0.01", "0.01", "5", "0.001"),
+    "perp": _market("perp", "0.1", "0.1", "5", "0.0005"),
+}
+# A spot step coarser than the perp's: perp 0.0009 is covered by the minimum spot 0.001
+# (0.0009 / 0.999 = 0.000901 -> 0.001), which 59.95 USDT affords; minimum_notional insists on
+# perp >= the spot minimum 0.001, whose cover is 0.002 spot, and says 119.89.
+COARSE_SPOT = {
+    "price": Decimal(60_000),
+    "spot": _market("spot", "0.001", "0.001", "5", "0.001"),
+    "perp": _market("perp", "0.0001", "0.0001", "5", "0.0005"),
+}
+
+
 @FAST
-# DOGE-like: both legs step 1, min notional 5, price 0.1. minimum_notional says 5.06; sizing
-# 5.06 gives perp 50 -> spot ceil(50 / 0.999) = 51 -> 5.10 USDT > cap 5.065 -> perp 49 ->
-# 4.90 USDT < perp min notional 5 -> SizeError. 5.10 is the least that works.
-@example(
-    price=Decimal("0.1"),
-    spot=_market("spot", "1", "1", "5", "0.001"),
-    perp=_market("perp", "1", "1", "5", "0.0005"),
+@example(fee_in_base=True, **DOGE_LIKE)
+@example(fee_in_base=True, **COARSE_PERP)
+@example(fee_in_base=True, **COARSE_SPOT)
+@given(
+    price=PRICES,
+    spot=markets(MarketType.SPOT),
+    perp=markets(MarketType.PERP),
+    fee_in_base=st.booleans(),
 )
-# Perp step 0.1 at price 30 is 3 USDT a step; min notional 5 -> minimum_notional 5.06, which
-# floors to 0.1 = 3 USDT < 5 -> SizeError.
-@example(
-    price=Decimal(30),
-    spot=_market("spot", "0.01", "0.01", "5", "0.001"),
-    perp=_market("perp", "0.1", "0.1", "5", "0.0005"),
-)
-@given(price=PRICES, spot=markets(MarketType.SPOT), perp=markets(MarketType.PERP))
-def test_minimum_notional_is_enough(price: Decimal, spot: Market, perp: Market) -> None:
+def test_minimum_notional_is_enough(
+    price: Decimal, spot: Market, perp: Market, fee_in_base: bool
+) -> None:
     """`fra open` tells the user `use --size {minimum_notional} or more`: that size must work.
 
     Regression: minimum_notional used to pad the largest minimum by 1 % and the fee, which the
-    two examples above defeat (it said 5.06 for both, and size_hedge refused 5.06).
+    first two examples defeat (it said 5.06 for both, and size_hedge refused 5.06).
     """
-    least = minimum_notional(price, spot, perp)
-    size_hedge(least, price, spot, perp)
+    least = minimum_notional(price, spot, perp, fee_in_base=fee_in_base)
+    size_hedge(least, price, spot, perp, fee_in_base=fee_in_base)
+    # And the brute-force least is exactly where size_hedge starts to accept.
+    exact = as_decimal(least_notional(price, spot, perp, fee_in_base))
+    size_hedge(exact, price, spot, perp, fee_in_base=fee_in_base)
+    if exact > CENT:
+        with pytest.raises(SizeError):
+            size_hedge(exact - CENT, price, spot, perp, fee_in_base=fee_in_base)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="minimum_notional over-states the least size when the spot minimum binds: it"
+    " requires the perp amount itself to meet the spot leg's min amount / min notional, although"
+    " the spot bought to cover a smaller perp amount already does (COARSE_SPOT: says 119.89,"
+    " 59.95 works)",
+)
+@FAST
+@example(fee_in_base=True, **COARSE_SPOT)
+@given(
+    price=PRICES,
+    spot=markets(MarketType.SPOT),
+    perp=markets(MarketType.PERP),
+    fee_in_base=st.booleans(),
+)
+def test_minimum_notional_is_the_least(
+    price: Decimal, spot: Market, perp: Market, fee_in_base: bool
+) -> None:
+    """Its docstring: the smallest USD size that size_hedge accepts, rounded up to a cent."""
+    least = minimum_notional(price, spot, perp, fee_in_base=fee_in_base)
+    assert F(least) == least_notional(price, spot, perp, fee_in_base)
 
 
 @FAST

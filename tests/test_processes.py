@@ -145,3 +145,17 @@ def test_loop_keep_positions_and_sigusr1_emergency_stop(hot: Fra) -> None:
     assert proc.returncode == 0
     assert "EMERGENCY STOP" in out and "positions kept open" in out
     assert hot.query("SELECT COUNT(*) FROM positions") == [(1,)]
+
+
+def test_loop_sigterm_during_an_emergency_stop_lets_it_finish(hot: Fra) -> None:
+    hot("open", ETH, "--size", "500")
+    proc = hot.spawn("loop", "--interval", "60", FRA_PAPER__FILL_DELAY_MS="800")
+    wait_for(hot, "SELECT 1 FROM cycles WHERE finished_ms IS NOT NULL")
+    proc.send_signal(signal.SIGUSR1)
+    wait_for(hot, "SELECT 1 FROM meta WHERE key = 'halt_reason'")
+    proc.send_signal(signal.SIGTERM)  # while the emergency stop is still closing
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "EMERGENCY STOP" in out
+    assert hot.query("SELECT state FROM positions") == [("closed",)]
+    assert hot.query("SELECT COUNT(*) FROM orders WHERE state = 'pending'") == [(0,)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from fra.commands.common import JsonOption, guarded, print_json, settings
+from fra.commands.common import JsonOption, guarded, print_json, raise_if_incomplete, settings
 from fra.errors import BadInput
 
 
@@ -22,6 +22,8 @@ def close(
     """Close both legs of positions and record their realized P&L."""
 
     def body() -> None:
+        if target is not None and target.isdigit() and int(target) >= 2**63:
+            raise BadInput(f"no position with id {target}", "see `fra positions` for ids")
         chosen = sum([target is not None, unprofitable, every])
         if chosen != 1:
             raise BadInput(
@@ -69,5 +71,6 @@ def close(
         else:
             for p in closed:
                 print(describe(p))
+        raise_if_incomplete(closed)
 
     guarded(body)

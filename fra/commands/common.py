@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from fra.errors import ExitCode, FraError, LockHeld, StateError
+from fra.errors import ExitCode, FraError, LockHeld, StateError, VenueFailure
 from fra.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -165,6 +165,17 @@ def pct(value: Decimal | None, places: int = 4) -> str:
 
 def money(value: Decimal | None, places: int = 2) -> str:
     return "-" if value is None else f"{value:,.{places}f}"
+
+
+def raise_if_incomplete(positions: list[Any]) -> None:
+    """Exit 5 when a close left something behind (the venue did not fill it)."""
+    stuck = [p for p in positions if not p.state.is_final]
+    if stuck:
+        ids = ", ".join(str(p.id) for p in stuck)
+        raise VenueFailure(
+            f"position(s) {ids} could not be closed completely (see `fra positions`)",
+            "the next `fra run-cycle` retries the close",
+        )
 
 
 def exit_with(code: ExitCode) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from fra.commands.common import guarded, settings
+from fra.commands.common import guarded, raise_if_incomplete, settings
+from fra.errors import BadInput
 
 EMERGENCY_LOCK_WAIT = 120.0
 
@@ -22,6 +23,8 @@ def emergency_stop(
         from fra.engine.interrupts import deferred_signals
         from fra.engine.safety import close_all_held, halt
 
+        if not reason.strip():
+            raise BadInput("--reason is empty", "say why, e.g. --reason 'exchange incident'")
         s = settings(ctx)
         setup_logging(s)
         with open_app(s) as app:
@@ -34,6 +37,7 @@ def emergency_stop(
         for p in closed:
             print(describe(p))
         print(f"closed {len(closed)} positions; `fra resume` allows opening again")
+        raise_if_incomplete(closed)
 
     guarded(body)
 

@@ -13,13 +13,15 @@ import typer
 from fra.commands.common import guarded, settings
 
 
-def units(fra_bin: str, workdir: Path, every_minutes: int, env_file: Path | None) -> dict[str, str]:
+def units(fra_bin: str, db: Path, every_minutes: int, env_file: Path | None) -> dict[str, str]:
+    workdir = db.parent
     env_line = f"EnvironmentFile={env_file}\n" if env_file else ""
-    passthrough = "".join(
-        f"Environment={shlex.quote(f'{k}={v}')}\n"
-        for k, v in sorted(os.environ.items())
-        if k.startswith("FRA_") and "KEY" not in k and "SECRET" not in k
-    )
+    # The state file is always named, so the timer trades the file this command was shown.
+    env = {k: v for k, v in os.environ.items() if k.startswith("FRA_")}
+    env["FRA_DB"] = str(db)
+    env = {k: v for k, v in sorted(env.items()) if "KEY" not in k and "SECRET" not in k}
+    passthrough = "".join(f"Environment={shlex.quote(f'{k}={v}')}\n" for k, v in env.items())
+    cron_env = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
     service = (
         "[Unit]\n"
         "Description=fra funding-rate arbitrage cycle\n"
@@ -46,7 +48,7 @@ def units(fra_bin: str, workdir: Path, every_minutes: int, env_file: Path | None
         "WantedBy=timers.target\n"
     )
     cron = (
-        f"*/{every_minutes} * * * * cd {shlex.quote(str(workdir))} && "
+        f"*/{every_minutes} * * * * cd {shlex.quote(str(workdir))} && {cron_env} "
         f"{shlex.quote(fra_bin)} run-cycle >> {shlex.quote(str(workdir / 'fra-cron.log'))} 2>&1"
     )
     return {"fra-cycle.service": service, "fra-cycle.timer": timer, "crontab": cron}
@@ -65,10 +67,9 @@ def install_timer(
 
     def body() -> None:
         s = settings(ctx)
-        workdir = s.db.resolve().parent
         fra_bin = shutil.which("fra") or str(Path(sys.argv[0]).resolve())
         env_file = Path.cwd() / ".env"
-        files = units(fra_bin, workdir, every, env_file if env_file.exists() else None)
+        files = units(fra_bin, s.db.resolve(), every, env_file if env_file.exists() else None)
         for name in ("fra-cycle.service", "fra-cycle.timer"):
             print(f"# --- {name} ---\n{files[name]}")
         print(f"# --- or one crontab line (crontab -e) ---\n{files['crontab']}")

@@ -9,6 +9,8 @@ import typer
 from fra.commands.common import JsonOption, guarded, print_json, settings
 from fra.errors import BadInput
 
+MAX_SIZE_USD = Decimal("1e12")
+
 
 def parse_size(text: str | None) -> Decimal | None:
     if text is None:
@@ -19,6 +21,8 @@ def parse_size(text: str | None) -> Decimal | None:
         raise BadInput(f"--size {text!r} is not a number", "pass USD, e.g. --size 500") from None
     if not value.is_finite() or value <= 0:
         raise BadInput(f"--size must be a positive amount of USD, got {text}", "e.g. --size 500")
+    if value > MAX_SIZE_USD:
+        raise BadInput(f"--size {text} is not a plausible amount of USD", "e.g. --size 500")
     return value
 
 

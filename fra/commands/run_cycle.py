@@ -20,6 +20,7 @@ def run_cycle(
         from fra.commands.common import cycle_lock, setup_logging
         from fra.engine.cycle import run_cycle as cycle
         from fra.engine.interrupts import deferred_signals
+        from fra.errors import ExitCode
 
         s = settings(ctx)
         # The lock comes before the state file is even opened: a refused cycle writes nothing.
@@ -51,6 +52,8 @@ def run_cycle(
                 print(f"  closed {line}")
             for line in report.opened:
                 print(f"  opened {line}")
+        if report.exit_code == ExitCode.OK:
+            app.stop.check()  # a signal arrived after the last step: say so with exit 130
         exit_with(report.exit_code)
 
     guarded(body)

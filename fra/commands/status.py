@@ -85,7 +85,7 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         head.add_column()
         head.add_row("Mode", s.mode.upper())
         head.add_row("Venue", f"[bold yellow]{label}[/]" if data["simulated"] else label)
-        head.add_row("Halted", f"[bold red]YES: {halt}[/]" if halt else "no")
+        head.add_row("Halted", f"[bold red]YES: {halt}[/]" if halt is not None else "no")
         if cycle is None:
             head.add_row("Last cycle", "never (run `fra run-cycle`)")
         else:

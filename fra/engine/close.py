@@ -19,9 +19,11 @@ MAX_ATTEMPTS = 3
 
 
 def spot_sellable(app: App, position: Position) -> Decimal:
-    """Spot that can be sold: held, on the step, above the minimums. The rest is dust."""
+    """Spot that can be sold now without leaving the short unhedged: what is held beyond the
+    remaining short, on the step and above the minimums. Below that it is dust."""
     market = app.market.markets()[position.spot_symbol]
-    amount = floor_step(position.spot_held, market.amount_step)
+    spare = position.spot_held - max(position.perp_short, Decimal(0))
+    amount = floor_step(max(spare, Decimal(0)), market.amount_step)
     if amount < market.min_amount or amount <= 0:
         return Decimal(0)
     price = position.spot_entry_price or Decimal(0)
@@ -33,9 +35,10 @@ def spot_sellable(app: App, position: Position) -> Decimal:
 def flatten(app: App, position: Position, final: PositionState, reason: str) -> Position:
     """Buy back the short and sell the spot until nothing is left, then mark `final`.
 
-    The perp goes first: an unhedged short is the leg that can be liquidated. If a leg does not
-    fill after a few attempts the position stays in its transitional state with a note, and the
-    next cycle's reconcile carries on.
+    The perp goes first, and spot is only sold down to what still hedges the remaining short:
+    an unhedged short is the leg that can be liquidated. If a leg does not fill after a few
+    attempts the position stays in its transitional state with a note (`incomplete` is then
+    true), and the next cycle's reconcile carries on.
     """
     position = resolve_pending(app, position)
     if position.state is PositionState.OPEN:

@@ -34,6 +34,7 @@ class CycleReport:
     margin: MarginLevel = MarginLevel.OK
     worst_margin_ratio: Decimal | None = None
     halted: str | None = None
+    incomplete: list[int] = field(default_factory=list)  # positions a close left half-done
     outcome: str = "ok"
     error: str | None = None
 
@@ -41,6 +42,8 @@ class CycleReport:
     def exit_code(self) -> ExitCode:
         if self.margin is MarginLevel.CRITICAL:
             return ExitCode.MARGIN_CRITICAL
+        if self.incomplete:
+            return ExitCode.VENUE
         if self.margin is MarginLevel.ALERT:
             return ExitCode.MARGIN_ALERT
         return ExitCode.OK
@@ -56,12 +59,13 @@ class CycleReport:
             "margin": self.margin.value,
             "worst_margin_ratio": str(self.worst_margin_ratio) if self.worst_margin_ratio else None,
             "halted": self.halted,
+            "incomplete_closes": self.incomplete,
             "error": self.error,
         }
 
 
 def run_cycle(app: App) -> CycleReport:
-    """reconcile -> settle funding -> scan -> rank -> close -> open -> margin-check -> record."""
+    """reconcile -> settle funding -> scan -> rank -> close -> margin-check -> open -> record."""
     stop = app.stop
     report = CycleReport()
     with app.store.tx():
@@ -79,19 +83,30 @@ def run_cycle(app: App) -> CycleReport:
         report.halted = app.store.halt_reason()
         if report.halted is not None:
             # Halted: finish closing whatever an emergency stop could not, open nothing.
-            report.closed += [
-                f"{p.id} {p.perp_symbol}" for p in close_all_held(app, f"halted: {report.halted}")
-            ]
+            touched = close_all_held(app, f"halted: {report.halted}")
+            report.closed += [f"{p.id} {p.perp_symbol}" for p in touched]
+            report.incomplete += [p.id for p in touched if not p.state.is_final]
         for position in app.store.positions([PositionState.OPEN]):
-            reason = exit_reason(
-                rows.get(position.perp_symbol), app.settings.strategy.exit_funding_rate
-            )
+            row = rows.get(position.perp_symbol)
+            reason = exit_reason(row, app.settings.strategy.exit_funding_rate)
             if reason is not None:
-                flatten(app, position, PositionState.CLOSED, reason)
+                closed = flatten(app, position, PositionState.CLOSED, reason)
                 report.closed.append(f"{position.id} {position.perp_symbol}: {reason}")
+                if not closed.state.is_final:
+                    report.incomplete.append(position.id)
                 stop.check()
 
-        if report.halted is None:
+        # Margin before opening: a cycle never adds exposure while a leg is in trouble.
+        margin = margin_check(app)
+        report.margin = margin.level
+        report.worst_margin_ratio = margin.worst_ratio
+        if margin.stopped:
+            report.closed += [f"{p.id} {p.perp_symbol}: emergency stop" for p in margin.stopped]
+            report.incomplete += [p.id for p in margin.stopped if not p.state.is_final]
+            report.halted = app.store.halt_reason()
+        stop.check()
+
+        if report.halted is None and report.margin is MarginLevel.OK:
             markets = app.market.markets()
             for candidate in ranked:
                 if not candidate.eligible:
@@ -107,14 +122,10 @@ def run_cycle(app: App) -> CycleReport:
                 position = execute_open(app, plan)
                 report.opened.append(f"{position.id} {position.perp_symbol} {position.state.value}")
                 stop.check()
+        elif report.margin is MarginLevel.ALERT:
+            report.skipped.append("margin alert: no new positions this cycle")
 
-        margin = margin_check(app)
-        report.margin = margin.level
-        report.worst_margin_ratio = margin.worst_ratio
-        if margin.stopped:
-            report.closed += [f"{p.id} {p.perp_symbol}: emergency stop" for p in margin.stopped]
-            report.halted = app.store.halt_reason()
-        report.outcome = report.margin.value
+        report.outcome = "incomplete" if report.exit_code is ExitCode.VENUE else report.margin.value
         ratios = {leg.position_id: leg.ratio for leg in margin.legs}
         _finish(app, report, ratios, report.exit_code)
     except FraError as exc:

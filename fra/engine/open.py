@@ -130,6 +130,17 @@ def plan_open(
         raise OpenRefused(
             row.perp_symbol, [Refusal("below_minimum", f"{notional} USD available, need {least}")]
         ) from None
+    mismatch = delta_mismatch(size.spot_net, size.perp_amount)
+    if mismatch > app.settings.risk.delta_tolerance:
+        # Rounding to the two markets' steps would leave the legs too far apart; reconcile
+        # would unwind such a position, so don't open it.
+        detail = (
+            f"at this size the legs differ by {mismatch:.2%} after rounding to the steps,"
+            f" more than {app.settings.risk.delta_tolerance:.2%} (FRA_RISK__DELTA_TOLERANCE)"
+        )
+        if size_usd is not None:
+            raise BadInput(f"{row.perp_symbol}: {detail}", "use a larger --size")
+        raise OpenRefused(row.perp_symbol, [Refusal("delta_tolerance", detail)])
     return OpenPlan(ranked, spot, perp, size, price)
 
 

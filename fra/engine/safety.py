@@ -41,7 +41,10 @@ def margin_check(app: App) -> MarginReport:
     """Margin ratio of each short; a critical one triggers the emergency stop."""
     risk = app.settings.risk
     legs: list[LegMargin] = []
-    for position in app.store.positions([PositionState.OPEN]):
+    # Every short still held counts, also one a close or an open left half-done.
+    for position in app.store.positions(HELD_STATES):
+        if position.perp_short <= 0:
+            continue
         m = app.executor.perp_margin(position.perp_symbol)
         if m is None:
             continue
