@@ -617,13 +617,6 @@ def test_minimum_notional_is_enough(
             size_hedge(exact - CENT, price, spot, perp, fee_in_base=fee_in_base)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="minimum_notional over-states the least size when the spot minimum binds: it"
-    " requires the perp amount itself to meet the spot leg's min amount / min notional, although"
-    " the spot bought to cover a smaller perp amount already does (COARSE_SPOT: says 119.89,"
-    " 59.95 works)",
-)
 @FAST
 @example(fee_in_base=True, **COARSE_SPOT)
 @given(

@@ -136,6 +136,29 @@ def console() -> Any:
     return out
 
 
+def table(title: str, columns: list[str], rows: list[list[Any]], left: set[str]) -> Any:
+    """A rich table of plain or styled-Text cells, column widths computed here: rich's own
+    measuring and markup parsing of every cell is most of a listing command's run time."""
+    from rich.table import Table
+    from rich.text import Text
+
+    cells = [[c if isinstance(c, Text) else Text(c) for c in row] for row in rows]
+    out = Table(title=title, title_justify="left")
+    for j, name in enumerate(columns):
+        width = max([len(name)] + [len(row[j].plain) for row in cells])
+        justify = "left" if name in left else "right"
+        out.add_column(name, justify=justify, width=width, no_wrap=True)
+    for row in cells:
+        out.add_row(*row)
+    return out
+
+
+def styled(text: str, style: str) -> Any:
+    from rich.text import Text
+
+    return Text(text, style=style)
+
+
 def ts(ms: int | None) -> str:
     if ms is None:
         return "-"

@@ -51,27 +51,15 @@ def margin_check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
                 }
             )
         else:
-            from rich.table import Table
+            from fra.commands.common import console, table
 
-            from fra.commands.common import console
-
-            table = Table(
-                title=f"{label} margin: {report.level.value.upper()} (alert at "
-                f"{pct(s.risk.margin_alert, 0)}, critical at {pct(s.risk.margin_critical, 0)})",
-                title_justify="left",
+            title = (
+                f"{label} margin: {report.level.value.upper()} (alert at"
+                f" {pct(s.risk.margin_alert, 0)}, critical at {pct(s.risk.margin_critical, 0)})"
             )
-            for c in (
-                "ID",
-                "Perpetual",
-                "Mark",
-                "Margin balance",
-                "Maint. margin",
-                "Ratio",
-                "Level",
-            ):
-                table.add_column(c, justify="left" if c in ("Perpetual", "Level") else "right")
-            for leg in report.legs:
-                table.add_row(
+            columns = ["ID", "Perpetual", "Mark", "Margin balance", "Maint. margin", "Ratio"]
+            cells = [
+                [
                     str(leg.position_id),
                     leg.symbol,
                     money(leg.mark_price, 4),
@@ -79,8 +67,10 @@ def margin_check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
                     money(leg.maintenance_margin),
                     pct(leg.ratio, 2),
                     leg.level.value,
-                )
-            console().print(table)
+                ]
+                for leg in report.legs
+            ]
+            console().print(table(title, [*columns, "Level"], cells, left={"Perpetual", "Level"}))
             if report.stopped:
                 print(
                     f"EMERGENCY STOP: closed {len(report.stopped)} positions; run `fra resume`"

@@ -13,6 +13,8 @@ from fra.commands.common import (
     pct,
     print_json,
     settings,
+    styled,
+    table,
     ts,
 )
 
@@ -66,48 +68,25 @@ def rank(
                 }
             )
             return
-        from rich.table import Table
-        from rich.text import Text
-
-        table = Table(
-            title=f"{label} snapshot {snap.id} at {ts(snap.taken_ms)} UTC, net over {horizon} x 8h",
-            title_justify="left",
-        )
-        for name in (
-            "#",
-            "Perpetual",
-            "Rate",
-            "Every",
-            "APR",
-            "Round trip",
-            "Net",
-            "Net APR",
-            "Break-even",
-            "Vol 24h (M)",
-            "Status",
-        ):
-            table.add_column(name, justify="left" if name in ("Perpetual", "Status") else "right")
-        for i, r in enumerate(rows, 1):
-            status = Text("eligible", style="green") if r.eligible else Text(", ".join(r.reasons))
-            # Text cells skip rich's markup parsing: a third of the rendering time.
-            table.add_row(
-                *(
-                    Text(cell)
-                    for cell in (
-                        str(i),
-                        r.symbol,
-                        pct(r.row.funding_rate),
-                        f"{r.row.interval_hours}h",
-                        pct(r.apr, 1),
-                        pct(r.cost, 3),
-                        pct(r.net_yield, 3),
-                        pct(r.net_apr, 1),
-                        "-" if r.breakeven_intervals is None else f"{r.breakeven_intervals:.1f}",
-                        money(r.row.quote_volume_24h / 1_000_000, 1),
-                    )
-                ),
-                status,
-            )
-        console().print(table)
+        columns = ["#", "Perpetual", "Rate", "Every", "APR", "Round trip", "Net", "Net APR"]
+        columns += ["Break-even", "Vol 24h (M)", "Status"]
+        cells = [
+            [
+                str(i),
+                r.symbol,
+                pct(r.row.funding_rate),
+                f"{r.row.interval_hours}h",
+                pct(r.apr, 1),
+                pct(r.cost, 3),
+                pct(r.net_yield, 3),
+                pct(r.net_apr, 1),
+                "-" if r.breakeven_intervals is None else f"{r.breakeven_intervals:.1f}",
+                money(r.row.quote_volume_24h / 1_000_000, 1),
+                styled("eligible", "green") if r.eligible else ", ".join(r.reasons),
+            ]
+            for i, r in enumerate(rows, 1)
+        ]
+        title = f"{label} snapshot {snap.id} at {ts(snap.taken_ms)} UTC, net over {horizon} x 8h"
+        console().print(table(title, columns, cells, left={"Perpetual", "Status"}))
 
     guarded(body)

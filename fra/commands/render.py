@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fra.commands.common import age, iso, money, ts
+from fra.commands.common import age, iso, money, styled, table, ts
 from fra.core.models import Snapshot
 from fra.core.positions import Position
 from fra.core.valuation import valued_pnl
@@ -39,19 +39,15 @@ def position_dict(p: Position, snapshot: Snapshot | None, now_ms: int) -> dict[s
 
 
 def positions_table(title: str, rows: list[dict[str, Any]], closed: bool) -> Any:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
     columns = ["ID", "Perpetual", "State", "Size", "Spot entry", "Perp entry"]
     if closed:
         columns += ["Spot exit", "Perp exit"]
     columns += ["Funding", "Fees", "Spot P&L", "Perp P&L", "Net P&L", "Age"]
     if closed:
         columns += ["Reason"]
-    for c in columns:
-        table.add_column(c, justify="left" if c in ("Perpetual", "State", "Reason") else "right")
+    cells = []
     for r in rows:
-        cells = [
+        line = [
             str(r["id"]),
             r["symbol"],
             r["state"],
@@ -60,21 +56,20 @@ def positions_table(title: str, rows: list[dict[str, Any]], closed: bool) -> Any
             money(r["perp_entry_price"], 4),
         ]
         if closed:
-            cells += [money(r["spot_exit_price"], 4), money(r["perp_exit_price"], 4)]
+            line += [money(r["spot_exit_price"], 4), money(r["perp_exit_price"], 4)]
         net = r["net_pnl"]
-        colour = "green" if net >= 0 else "red"
-        cells += [
+        line += [
             money(r["funding"], 4),
             money(r["fees"], 4),
             money(r["spot_pnl"]),
             money(r["perp_pnl"]),
-            f"[{colour}]{money(net)}[/]",
+            styled(money(net), "green" if net >= 0 else "red"),
             r["age"],
         ]
         if closed:
-            cells += [r["close_reason"] or ""]
-        table.add_row(*cells)
-    return table
+            line += [r["close_reason"] or ""]
+        cells.append(line)
+    return table(title, columns, cells, left={"Perpetual", "State", "Reason"})
 
 
 def describe(p: Position) -> str:

@@ -54,14 +54,17 @@ def minimum_notional(
     price: Decimal, spot: Market, perp: Market, *, fee_in_base: bool = True
 ) -> Decimal:
     """Smallest USD size that `size_hedge` accepts at `price`, rounded up to a cent."""
-    least = max(
-        perp.min_amount,
-        spot.min_amount,
-        perp.min_notional / price,
-        spot.min_notional / price,
-        perp.amount_step,
+    perp_least = ceil_step(
+        max(perp.min_amount, perp.min_notional / price, perp.amount_step), perp.amount_step
     )
-    perp_amount = ceil_step(least, perp.amount_step)
+    # The spot leg may meet its own minimums through the extra it buys to cover the fee, so the
+    # perp amount only has to be large enough for that buy to reach them:
+    # spot_to_buy(q) >= spot_least  <=>  q > (spot_least - spot step) x (1 - fee).
+    spot_least = ceil_step(max(spot.min_amount, spot.min_notional / price), spot.amount_step)
+    cover = (1 - spot.taker_fee) if fee_in_base else Decimal(1)
+    bound = (spot_least - spot.amount_step) * cover
+    perp_for_spot = floor_step(max(bound, Decimal(0)), perp.amount_step) + perp.amount_step
+    perp_amount = max(perp_least, perp_for_spot)
     spot_amount = spot_to_buy(perp_amount, spot, fee_in_base)
     # Both conditions size_hedge checks: the perp amount fits under the notional, and so does
     # the spot leg bought to cover it (allowing for its fee).
