@@ -10,11 +10,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from fra.engine.interrupts import StopFlag
 from fra.settings import Settings
 from fra.store.db import Store
-from fra.venues.base import Executor, MarketData
+
+if TYPE_CHECKING:
+    from fra.venues.base import Executor, MarketData
 
 
 def wall_ms() -> int:

@@ -129,10 +129,12 @@ def _json_default(value: Any) -> Any:
 def console() -> Any:
     from rich.console import Console
 
-    out = Console()
+    # No automatic highlighting of numbers: the tables colour what matters, and the regex pass
+    # over every cell costs more than the rest of the rendering.
+    out = Console(highlight=False)
     if not out.is_terminal:
         # Piped or captured output: don't squeeze tables into 80 columns.
-        out = Console(width=200)
+        out = Console(width=200, highlight=False)
     return out
 
 
