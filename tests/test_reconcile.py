@@ -11,11 +11,11 @@ import pytest
 from conftest import T0, iso
 
 from fra.app import App, open_app
-from fra.core.models import MarketType, OrderRequest, Side
+from fra.core.models import OrderRequest, Side
 from fra.core.positions import PositionState
 from fra.engine.cycle import run_cycle
 from fra.engine.open import execute_open, live_row, plan_open
-from fra.engine.orders import client_order_id
+from fra.engine.orders import write_intent
 from fra.engine.reconcile import reconcile
 from fra.settings import load_settings
 
@@ -33,38 +33,19 @@ def app(tmp_path: Path) -> Iterator[App]:
         yield app
 
 
-def intent(app: App, leg: str, side: Side, amount: Decimal, purpose: str = "open") -> str:
-    """Write an order's intent the way the engine does, and return its client id."""
+def intent(
+    app: App, leg: str, side: Side, amount: Decimal, purpose: str = "open", reduce: bool = False
+) -> OrderRequest:
+    """Write an order's intent exactly as the engine does, without sending it."""
     position = app.store.positions()[-1]
-    seq = len(app.store.orders(position.id)) + 1
-    cid = client_order_id(app.store.instance, position.id, seq, leg, purpose)
-    with app.store.tx():
-        app.store.add_order(
-            client_order_id=cid,
-            position_id=position.id,
-            leg=leg,
-            purpose=purpose,
-            symbol=position.spot_symbol if leg == "spot" else position.perp_symbol,
-            side=side.value,
-            requested=amount,
-            now_ms=app.now_ms(),
-        )
-    return cid
-
-
-def send(app: App, cid: str, leg: str, side: Side, amount: Decimal, reduce: bool = False) -> None:
-    """The venue receives the order; the process dies before recording the result."""
-    position = app.store.positions()[-1]
-    app.executor.submit(
-        OrderRequest(
-            client_order_id=cid,
-            symbol=position.spot_symbol if leg == "spot" else position.perp_symbol,
-            market_type=MarketType.SPOT if leg == "spot" else MarketType.PERP,
-            side=side,
-            amount=amount,
-            reduce_only=reduce,
-        )
+    return write_intent(
+        app, position, leg=leg, purpose=purpose, side=side, amount=amount, reduce_only=reduce
     )
+
+
+def send(app: App, request: OrderRequest) -> None:
+    """The venue receives the order; the process dies before recording the result."""
+    app.executor.submit(request)
 
 
 def new_position(app: App) -> None:
@@ -84,10 +65,8 @@ def new_position(app: App) -> None:
 
 def test_both_legs_filled_but_not_recorded_becomes_open(app: App) -> None:
     new_position(app)
-    spot = intent(app, "spot", Side.BUY, Decimal("0.2003"))
-    send(app, spot, "spot", Side.BUY, Decimal("0.2003"))
-    perp = intent(app, "perp", Side.SELL, Decimal("0.2"))
-    send(app, perp, "perp", Side.SELL, Decimal("0.2"))
+    send(app, intent(app, "spot", Side.BUY, Decimal("0.2003")))
+    send(app, intent(app, "perp", Side.SELL, Decimal("0.2")))
     [position] = app.store.positions()
     assert position.state is PositionState.OPENING and position.perp_short == 0  # not recorded
 
@@ -103,8 +82,7 @@ def test_both_legs_filled_but_not_recorded_becomes_open(app: App) -> None:
 
 def test_spot_sent_perp_never_sent_is_unwound(app: App) -> None:
     new_position(app)
-    spot = intent(app, "spot", Side.BUY, Decimal("0.2003"))
-    send(app, spot, "spot", Side.BUY, Decimal("0.2003"))
+    send(app, intent(app, "spot", Side.BUY, Decimal("0.2003")))
     intent(app, "perp", Side.SELL, Decimal("0.2"))  # written, never sent
     reconcile(app)
     [position] = app.store.positions()
@@ -130,8 +108,7 @@ def test_close_interrupted_after_the_perp_is_finished(app: App) -> None:
     with app.store.tx():
         app.store.set_position_state(position.id, PositionState.CLOSING, reason="manual close")
     short = position.perp_short
-    cid = intent(app, "perp", Side.BUY, short, purpose="close")
-    send(app, cid, "perp", Side.BUY, short, reduce=True)  # died before the spot sell
+    send(app, intent(app, "perp", Side.BUY, short, purpose="close", reduce=True))  # then died
 
     report = run_cycle(app)
     position, reopened = app.store.positions()

@@ -22,6 +22,42 @@ def client_order_id(instance: str, position_id: int, seq: int, leg: str, purpose
     return f"fra{instance}-{position_id}-{seq}{LEG_CODES[leg]}{PURPOSE_CODES[purpose]}"
 
 
+def write_intent(
+    app: App,
+    position: Position,
+    *,
+    leg: str,
+    purpose: str,
+    side: Side,
+    amount: Decimal,
+    reduce_only: bool = False,
+) -> OrderRequest:
+    """Commit the order's row (state `pending`) and return the request to send: from here on a
+    crash leaves a client order id that reconcile can look up."""
+    symbol = position.spot_symbol if leg == "spot" else position.perp_symbol
+    with app.store.tx():
+        seq = len(app.store.orders(position.id)) + 1
+        cid = client_order_id(app.store.instance, position.id, seq, leg, purpose)
+        app.store.add_order(
+            client_order_id=cid,
+            position_id=position.id,
+            leg=leg,
+            purpose=purpose,
+            symbol=symbol,
+            side=side.value,
+            requested=amount,
+            now_ms=app.now_ms(),
+        )
+    return OrderRequest(
+        client_order_id=cid,
+        symbol=symbol,
+        market_type=MarketType.SPOT if leg == "spot" else MarketType.PERP,
+        side=side,
+        amount=amount,
+        reduce_only=reduce_only,
+    )
+
+
 def place(
     app: App,
     position: Position,
@@ -33,29 +69,16 @@ def place(
     reduce_only: bool = False,
 ) -> OrderResult | None:
     """Place one leg's order. Returns None when the venue failed and the order never arrived."""
-    symbol = position.spot_symbol if leg == "spot" else position.perp_symbol
-    seq = len(app.store.orders(position.id)) + 1
-    cid = client_order_id(app.store.instance, position.id, seq, leg, purpose)
-    now = app.now_ms()
-    with app.store.tx():
-        app.store.add_order(
-            client_order_id=cid,
-            position_id=position.id,
-            leg=leg,
-            purpose=purpose,
-            symbol=symbol,
-            side=side.value,
-            requested=amount,
-            now_ms=now,
-        )
-    request = OrderRequest(
-        client_order_id=cid,
-        symbol=symbol,
-        market_type=MarketType.SPOT if leg == "spot" else MarketType.PERP,
+    request = write_intent(
+        app,
+        position,
+        leg=leg,
+        purpose=purpose,
         side=side,
         amount=amount,
         reduce_only=reduce_only,
     )
+    cid, symbol = request.client_order_id, request.symbol
     try:
         result = app.executor.submit(request)
     except VenueError as exc:
