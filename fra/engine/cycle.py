@@ -133,6 +133,12 @@ def run_cycle(app: App) -> CycleReport:
         report.error = str(exc)
         _finish(app, report, {}, exc.exit_code)
         raise
+    except Exception as exc:
+        # A bug: record it so the cycle is not left "running" forever, then let it surface.
+        report.outcome = "error"
+        report.error = f"{type(exc).__name__}: {exc}"
+        _finish(app, report, {}, ExitCode.INTERNAL)
+        raise
     return report
 
 
