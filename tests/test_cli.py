@@ -120,3 +120,20 @@ def test_read_only_commands_do_not_import_ccxt(fra: Fra) -> None:
         timeout=60,
     )
     assert json.loads(proc.stdout.strip().splitlines()[-1]) is False, proc.stderr
+
+
+def test_logs_json_lines_to_a_file_and_warnings_to_the_terminal(fra: Fra) -> None:
+    eth = "ETH/USDT:USDT"
+    fra.set(FRA_STRATEGY__SYMBOLS=[eth]).shocks(
+        f"{eth}@2026-03-01T00:00:00Z:funding=0.0008:hours=48"
+    )
+    result = fra("run-cycle")
+    assert result.stderr == ""  # nothing worth a warning happened
+    lines = [
+        json.loads(line) for line in (fra.workdir / "state.db.log.jsonl").read_text().splitlines()
+    ]
+    assert {"ts", "level", "logger", "msg"} <= set(lines[0])
+    assert any(r["msg"].startswith("opened position 1 ETH/USDT:USDT") for r in lines)
+    assert all(r["level"] in {"info", "warning", "error"} for r in lines)
+    err = fra("emergency-stop", "--reason", "drill").stderr
+    assert "ERROR EMERGENCY STOP: drill" in err  # people see it on the terminal too
