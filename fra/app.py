@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from fra.engine.interrupts import StopFlag
+from fra.errors import BadInput, Refused
 from fra.settings import Settings
 from fra.store.db import Store
 
@@ -76,8 +77,15 @@ class App:
 
 @contextmanager
 def open_app(settings: Settings) -> Iterator[App]:
+    existed = settings.db.exists()
     store = Store.open(settings.db)
     try:
         yield App(settings, store)
+    except (BadInput, Refused):
+        if not existed and store.is_empty():
+            # Bad input leaves no trace, not even a state file it would have created.
+            store.close()
+            store.delete_files()
+        raise
     finally:
         store.close()

@@ -161,3 +161,14 @@ def test_size_whose_legs_cannot_match_within_tolerance(ready: Fra) -> None:
     assert_refused(
         ready, args, ExitCode.BAD_INPUT, "legs differ by", "FRA_RISK__DELTA_TOLERANCE", **env
     )
+
+
+def test_bad_input_on_a_new_state_path_creates_no_state_file(fra: Fra) -> None:
+    fresh = fra.workdir / "fresh.db"
+    fra("--db", str(fresh), "open", "FOO/USDT:USDT", code=ExitCode.BAD_INPUT)
+    fra("--db", str(fresh), "open", "BTC/USDT:USDT", "--size", "0", code=ExitCode.BAD_INPUT)
+    fra("--db", str(fresh), "rank", code=ExitCode.BAD_INPUT)  # no snapshot yet
+    fra("--db", str(fresh), "open", ETH, "--size", "500", code=ExitCode.REFUSED)
+    # The log (which records the error) and the lock file may stay; no state file does.
+    for suffix in ("", "-wal", "-shm"):
+        assert not (fra.workdir / f"fresh.db{suffix}").exists()

@@ -129,6 +129,17 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def is_empty(self) -> bool:
+        """Nothing but the schema: no snapshot, position or cycle was ever written."""
+        return not any(
+            self.conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()
+            for table in ("snapshots", "positions", "cycles", "paper_orders")
+        )
+
+    def delete_files(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(self.path) + suffix).unlink(missing_ok=True)
+
     @contextmanager
     def tx(self) -> Iterator[Store]:
         """One write transaction; BEGIN IMMEDIATE so concurrent writers queue, not deadlock."""
