@@ -168,3 +168,31 @@ def test_accounts_agree_paper_cash_equals_start_plus_realized(fra: Fra) -> None:
     dust = fra.query("SELECT amount FROM paper_balances WHERE asset = 'ETH'")
     dust_value = Decimal(dust[0][0]) * Decimal(pos["spot_exit_price"]) if dust else Decimal(0)
     assert cash + dust_value - Decimal("10000") == realized
+
+
+def test_a_liquidated_short_is_recorded_and_everything_stops(fra: Fra) -> None:
+    # +40 % on ETH with a third of the notional as margin: past the bankruptcy price before
+    # any cycle could look, so the (paper) venue liquidates the short itself.
+    fra.set(FRA_STRATEGY__SYMBOLS=[ETH], FRA_RISK__LEVERAGE="3").shocks(
+        HOT, f"{ETH}@{iso(T0 + timedelta(hours=1))}:price=+40%:hours=12"
+    )
+    fra("run-cycle")
+    fra.advance(hours=3)
+    out = fra("run-cycle", code=8).stdout
+    assert "HALTED (the venue liquidated the short on ETH/USDT:USDT)" in out
+    [pos] = fra.json("positions")
+    assert pos["state"] == "closed" and pos["close_reason"] == "perp leg liquidated by the venue"
+    [(state, side)] = fra.query("SELECT state, side FROM orders WHERE purpose = 'liquidation'")
+    assert (state, side) == ("filled", "buy")
+    # Isolated margin: the short loses exactly the margin it posted, no more.
+    margin = Decimal(pos["perp_amount"]) * Decimal(pos["perp_entry_price"]) / 3
+    assert abs(Decimal(pos["perp_pnl"]) + margin) < Decimal("1e-9")
+    # The spot leg was sold, and the paper account still adds up.
+    assert fra.query("SELECT COUNT(*) FROM paper_shorts") == [(0,)]
+    status = fra.json("status")
+    dust = fra.query("SELECT amount FROM paper_balances WHERE asset = 'ETH'")
+    dust_value = Decimal(dust[0][0]) * Decimal(pos["spot_exit_price"]) if dust else Decimal(0)
+    cash = Decimal(status["totals"]["paper_cash"])
+    realized = Decimal(status["totals"]["realized_net_pnl"])
+    # Margin is notional / 3: a repeating decimal, so the two sums may differ in the 28th digit.
+    assert abs(cash + dust_value - 10000 - realized) < Decimal("1e-18")

@@ -65,7 +65,7 @@ class CycleReport:
 
 
 def run_cycle(app: App) -> CycleReport:
-    """reconcile -> settle funding -> scan -> rank -> close -> margin-check -> open -> record."""
+    """reconcile -> settle funding -> margin-check -> scan -> rank -> close -> open -> record."""
     stop = app.stop
     report = CycleReport()
     with app.store.tx():
@@ -74,6 +74,15 @@ def run_cycle(app: App) -> CycleReport:
         report.reconciled = reconcile(app)
         stop.check()
         report.funding_payments = settle_funding(app)
+        # Margin first: a liquidated or critical leg stops everything before any other trade,
+        # and a cycle never adds exposure while a leg is in trouble.
+        margin = margin_check(app)
+        report.margin = margin.level
+        report.worst_margin_ratio = margin.worst_ratio
+        if margin.stopped:
+            report.closed += [f"{p.id} {p.perp_symbol}: emergency stop" for p in margin.stopped]
+            report.incomplete += [p.id for p in margin.stopped if not p.state.is_final]
+        stop.check()
         snapshot = scan(app)
         report.scanned = len(snapshot.rows)
         ranked = rank_snapshot(app, snapshot)
@@ -95,16 +104,6 @@ def run_cycle(app: App) -> CycleReport:
                 if not closed.state.is_final:
                     report.incomplete.append(position.id)
                 stop.check()
-
-        # Margin before opening: a cycle never adds exposure while a leg is in trouble.
-        margin = margin_check(app)
-        report.margin = margin.level
-        report.worst_margin_ratio = margin.worst_ratio
-        if margin.stopped:
-            report.closed += [f"{p.id} {p.perp_symbol}: emergency stop" for p in margin.stopped]
-            report.incomplete += [p.id for p in margin.stopped if not p.state.is_final]
-            report.halted = app.store.halt_reason()
-        stop.check()
 
         if report.halted is None and report.margin is MarginLevel.OK:
             markets = app.market.markets()

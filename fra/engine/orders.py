@@ -14,7 +14,7 @@ from fra.venues.base import VenueError
 log = logging.getLogger("fra.orders")
 
 LEG_CODES = {"spot": "s", "perp": "p"}
-PURPOSE_CODES = {"open": "o", "close": "c", "hedge": "h", "unwind": "u"}
+PURPOSE_CODES = {"open": "o", "close": "c", "hedge": "h", "unwind": "u", "liquidation": "l"}
 
 
 def client_order_id(instance: str, position_id: int, seq: int, leg: str, purpose: str) -> str:

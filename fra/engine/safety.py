@@ -11,6 +11,8 @@ from fra.app import App
 from fra.core.positions import HELD_STATES, Position, PositionState
 from fra.core.risk import MarginLevel, margin_level, worst
 from fra.engine.close import flatten
+from fra.engine.funding import first_perp_fill_ms
+from fra.engine.orders import reload
 
 log = logging.getLogger("fra.safety")
 
@@ -37,9 +39,57 @@ class MarginReport:
         return max((leg.ratio for leg in self.legs), default=None)
 
 
+def settle_liquidations(app: App) -> list[Position]:
+    """Shorts the venue closed by itself: record its orders, sell the spot they hedged."""
+    out: list[Position] = []
+    for position in app.store.positions(HELD_STATES):
+        if position.perp_short <= 0 or app.executor.perp_margin(position.perp_symbol):
+            continue
+        since = first_perp_fill_ms(position) or position.created_ms
+        known = {f.client_order_id for f in position.fills}
+        found = [
+            o
+            for o in app.executor.venue_orders(position.perp_symbol, since)
+            if o.client_order_id not in known
+        ]
+        with app.store.tx():
+            for order in found:
+                app.store.add_order(
+                    client_order_id=order.client_order_id,
+                    position_id=position.id,
+                    leg="perp",
+                    purpose="liquidation",
+                    symbol=order.symbol,
+                    side=order.side.value,
+                    requested=order.requested,
+                    now_ms=order.timestamp_ms,
+                )
+                app.store.record_order(order)
+        position = reload(app, position)
+        if position.perp_short > 0:
+            note = "the venue holds no short where fra's fills say there is one: check the account"
+            log.error("position %s: %s", position.id, note)
+            with app.store.tx():
+                app.store.set_position_state(position.id, position.state, note=note)
+            out.append(reload(app, position))
+            continue
+        log.error(
+            "position %s %s: the venue liquidated the short", position.id, position.perp_symbol
+        )
+        final = (
+            PositionState.UNWOUND
+            if position.state is PositionState.OPENING
+            else PositionState.CLOSED
+        )
+        out.append(flatten(app, position, final, "perp leg liquidated by the venue"))
+    return out
+
+
 def margin_check(app: App) -> MarginReport:
-    """Margin ratio of each short; a critical one triggers the emergency stop."""
+    """Margin ratio of each short; a critical one (or a liquidation) triggers the emergency
+    stop."""
     risk = app.settings.risk
+    liquidated = settle_liquidations(app)
     legs: list[LegMargin] = []
     # Every short still held counts, also one a close or an open left half-done.
     for position in app.store.positions(HELD_STATES):
@@ -68,7 +118,11 @@ def margin_check(app: App) -> MarginReport:
         )
     level = worst([leg.level for leg in legs])
     stopped: list[Position] = []
-    if level is MarginLevel.CRITICAL:
+    if liquidated:
+        names = ", ".join(p.perp_symbol for p in liquidated)
+        level = MarginLevel.CRITICAL
+        stopped = liquidated + emergency_stop(app, f"the venue liquidated the short on {names}")
+    elif level is MarginLevel.CRITICAL:
         bad = max(legs, key=lambda leg: leg.ratio)
         stopped = emergency_stop(app, f"critical margin ratio {bad.ratio:.2%} on {bad.symbol}")
     return MarginReport(legs, level, stopped)

@@ -26,29 +26,25 @@ class PaperAccount:
         self.starting_balance = starting_balance
         self.quote = quote
 
+    COLUMNS = (
+        "client_order_id, symbol, side, status, requested, filled, average_price, fee,"
+        " fee_currency, timestamp_ms, reason"
+    )
+
     def order(self, client_order_id: str) -> OrderResult | None:
         row = self.conn.execute(
-            "SELECT client_order_id, symbol, side, status, requested, filled, average_price,"
-            " fee, fee_currency, timestamp_ms, reason FROM paper_orders"
-            " WHERE client_order_id = ?",
+            f"SELECT {self.COLUMNS} FROM paper_orders WHERE client_order_id = ?",
             (client_order_id,),
         ).fetchone()
-        if row is None:
-            return None
-        return OrderResult(
-            client_order_id=row[0],
-            symbol=row[1],
-            side=Side(row[2]),
-            status=OrderStatus(row[3]),
-            requested=Decimal(row[4]),
-            filled=Decimal(row[5]),
-            average_price=Decimal(row[6]),
-            fee=Decimal(row[7]),
-            fee_currency=row[8],
-            timestamp_ms=row[9],
-            exchange_order_id=f"paper-{row[0]}",
-            reason=row[10],
+        return None if row is None else _order(row)
+
+    def orders_with_prefix(self, symbol: str, prefix: str, since_ms: int) -> list[OrderResult]:
+        rows = self.conn.execute(
+            f"SELECT {self.COLUMNS} FROM paper_orders WHERE symbol = ?"
+            " AND substr(client_order_id, 1, ?) = ? AND timestamp_ms >= ? ORDER BY timestamp_ms",
+            (symbol, len(prefix), prefix, since_ms),
         )
+        return [_order(row) for row in rows]
 
     def save_order(self, result: OrderResult) -> None:
         self.conn.execute(
@@ -140,3 +136,20 @@ class PaperAccount:
                 (symbol, since_ms, until_ms),
             )
         ]
+
+
+def _order(row: tuple) -> OrderResult:
+    return OrderResult(
+        client_order_id=row[0],
+        symbol=row[1],
+        side=Side(row[2]),
+        status=OrderStatus(row[3]),
+        requested=Decimal(row[4]),
+        filled=Decimal(row[5]),
+        average_price=Decimal(row[6]),
+        fee=Decimal(row[7]),
+        fee_currency=row[8],
+        timestamp_ms=row[9],
+        exchange_order_id=f"paper-{row[0]}",
+        reason=row[10],
+    )

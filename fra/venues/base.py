@@ -87,3 +87,7 @@ class Executor(Protocol):
     def funding_payments(self, symbol: str, since_ms: int, until_ms: int) -> list[FundingPayment]:
         """Funding the account received (or paid) on `symbol` in (since_ms, until_ms]."""
         ...
+
+    def venue_orders(self, symbol: str, since_ms: int) -> list[OrderResult]:
+        """Orders the venue placed on the account by itself since `since_ms` (liquidations)."""
+        ...

@@ -25,6 +25,7 @@ from fra.store.paper import PaperAccount, PaperShort
 from fra.venues.base import MarketData
 
 ZERO = Decimal(0)
+LIQUIDATION = "liquidation-"  # client id prefix of the orders the venue itself places
 
 
 def walk_book(
@@ -81,7 +82,7 @@ class PaperExecutor:
             time.sleep(self.fill_delay_ms / 1000)
         market = self._market(order.symbol)
         if market.type is MarketType.PERP:
-            self._settle_funding(order.symbol)
+            self._liquidate_if_due(order.symbol)
         book = self.market.order_book(order.symbol)
         levels = book.asks if order.side is Side.BUY else book.bids
         now = self.market.now_ms()
@@ -93,6 +94,17 @@ class PaperExecutor:
         return result
 
     def perp_margin(self, symbol: str) -> PerpMargin | None:
+        self._liquidate_if_due(symbol)
+        return self._margin(symbol)
+
+    def funding_payments(self, symbol: str, since_ms: int, until_ms: int) -> list[FundingPayment]:
+        self._settle_funding(symbol)
+        return self.account.funding(symbol, since_ms, until_ms)
+
+    def venue_orders(self, symbol: str, since_ms: int) -> list[OrderResult]:
+        return self.account.orders_with_prefix(symbol, LIQUIDATION, since_ms)
+
+    def _margin(self, symbol: str) -> PerpMargin | None:
         short = self.account.short(symbol)
         if short is None:
             return None
@@ -107,9 +119,38 @@ class PaperExecutor:
             maintenance_margin=short.amount * mark * market.maintenance_margin_rate,
         )
 
-    def funding_payments(self, symbol: str, since_ms: int, until_ms: int) -> list[FundingPayment]:
+    def _liquidate_if_due(self, symbol: str) -> None:
+        """What an exchange does to an isolated short whose margin ratio reaches 100 %: it takes
+        the position over at the bankruptcy price, and the whole margin is lost."""
         self._settle_funding(symbol)
-        return self.account.funding(symbol, since_ms, until_ms)
+        margin = self._margin(symbol)
+        if margin is None or margin.ratio < 1:
+            return
+        now = self.market.now_ms()
+        with self.store.tx():
+            short = self.account.short(symbol)
+            if short is None:
+                return
+            bankruptcy = short.entry_price + short.margin / short.amount
+            cid = f"{LIQUIDATION}{symbol}-{now}"
+            order = OrderRequest(cid, symbol, MarketType.PERP, Side.BUY, short.amount, True)
+            self._trade_short(order, short.amount, bankruptcy, ZERO, now)
+            self.account.save_order(
+                OrderResult(
+                    client_order_id=cid,
+                    symbol=symbol,
+                    side=Side.BUY,
+                    status=OrderStatus.FILLED,
+                    requested=short.amount,
+                    filled=short.amount,
+                    average_price=bankruptcy,
+                    fee=ZERO,
+                    fee_currency=self._market(symbol).quote,
+                    timestamp_ms=now,
+                    exchange_order_id=cid,
+                    reason=f"liquidated at mark {margin.mark_price}: margin ratio reached 100%",
+                )
+            )
 
     # -- the emulated exchange -------------------------------------------------------------
 
