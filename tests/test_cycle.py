@@ -27,6 +27,8 @@ def test_cycle_opens_collects_funding_once_per_settlement_and_closes_on_drop(fra
     # Delta-neutral: the spot held (after the fee taken in ETH) covers the short.
     assert Decimal(pos["spot_amount"]) >= Decimal(pos["perp_amount"])
     assert pos["funding_payments"] == 0
+    # The margin of a position opened by this very cycle is on record already.
+    assert Decimal("0") < Decimal(status["worst_margin_ratio"]) < Decimal("0.3")
 
     fra.advance(hours=8, minutes=1)
     fra("run-cycle")

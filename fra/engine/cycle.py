@@ -16,7 +16,7 @@ from fra.engine.funding import settle_funding
 from fra.engine.market import rank_snapshot, scan
 from fra.engine.open import OpenRefused, execute_open, plan_open
 from fra.engine.reconcile import reconcile
-from fra.engine.safety import close_all_held, margin_check
+from fra.engine.safety import close_all_held, margin_check, measure_margins
 from fra.errors import ExitCode, FraError
 
 log = logging.getLogger("fra.cycle")
@@ -125,7 +125,8 @@ def run_cycle(app: App) -> CycleReport:
             report.skipped.append("margin alert: no new positions this cycle")
 
         report.outcome = "incomplete" if report.exit_code is ExitCode.VENUE else report.margin.value
-        ratios = {leg.position_id: leg.ratio for leg in margin.legs}
+        # Measured again so that positions opened in this cycle have a ratio on record too.
+        ratios = {leg.position_id: leg.ratio for leg in measure_margins(app)}
         _finish(app, report, ratios, report.exit_code)
     except FraError as exc:
         report.outcome = "interrupted" if exc.exit_code == ExitCode.INTERRUPTED else "error"

@@ -85,13 +85,11 @@ def settle_liquidations(app: App) -> list[Position]:
     return out
 
 
-def margin_check(app: App) -> MarginReport:
-    """Margin ratio of each short; a critical one (or a liquidation) triggers the emergency
-    stop."""
+def measure_margins(app: App) -> list[LegMargin]:
+    """Margin ratio of every short still held (also one a close or an open left half-done),
+    recorded for `fra status`. Measures only: `margin_check` acts on the result."""
     risk = app.settings.risk
-    liquidated = settle_liquidations(app)
     legs: list[LegMargin] = []
-    # Every short still held counts, also one a close or an open left half-done.
     for position in app.store.positions(HELD_STATES):
         if position.perp_short <= 0:
             continue
@@ -110,12 +108,23 @@ def margin_check(app: App) -> MarginReport:
                 m.maintenance_margin,
             )
         )
-        if level is not MarginLevel.OK:
-            log.warning("margin %s on %s: ratio %.2f%%", level.value, m.symbol, m.ratio * 100)
     with app.store.tx():
         app.store.set_meta(
             "last_margin", json.dumps({str(leg.position_id): str(leg.ratio) for leg in legs})
         )
+    return legs
+
+
+def margin_check(app: App) -> MarginReport:
+    """Margin ratio of each short; a critical one (or a liquidation) triggers the emergency
+    stop."""
+    liquidated = settle_liquidations(app)
+    legs = measure_margins(app)
+    for leg in legs:
+        if leg.level is not MarginLevel.OK:
+            log.warning(
+                "margin %s on %s: ratio %.2f%%", leg.level.value, leg.symbol, leg.ratio * 100
+            )
     level = worst([leg.level for leg in legs])
     stopped: list[Position] = []
     if liquidated:
