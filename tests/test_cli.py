@@ -137,3 +137,36 @@ def test_logs_json_lines_to_a_file_and_warnings_to_the_terminal(fra: Fra) -> Non
     assert all(r["level"] in {"info", "warning", "error"} for r in lines)
     err = fra("emergency-stop", "--reason", "drill").stderr
     assert "ERROR EMERGENCY STOP: drill" in err  # people see it on the terminal too
+
+
+def test_a_terminal_gets_the_same_table_in_colour(fra: Fra) -> None:
+    import os
+    import pty
+
+    fra("scan")
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRA_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fra", "rank", "--top", "2"],
+        cwd=fra.workdir,
+        env={**env, **fra.full_env(), "TERM": "xterm", "COLUMNS": "200"},
+        stdout=follower,
+        stderr=subprocess.PIPE,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the process closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=60) == 0
+    os.close(leader)
+    shown = b"".join(chunks).decode()
+    assert "\x1b[1m" in shown  # bold header: rich drew it
+    plain = fra("rank", "--top", "2").stdout
+    for word in ("Perpetual", "Net APR", plain.splitlines()[4].split("│")[2].strip()):
+        assert word in shown

@@ -126,41 +126,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def console() -> Any:
-    from rich.console import Console
-
-    # No automatic highlighting of numbers: the tables colour what matters, and the regex pass
-    # over every cell costs more than the rest of the rendering.
-    out = Console(highlight=False)
-    if not out.is_terminal:
-        # Piped or captured output: don't squeeze tables into 80 columns.
-        out = Console(width=200, highlight=False)
-    return out
-
-
-def table(title: str, columns: list[str], rows: list[list[Any]], left: set[str]) -> Any:
-    """A rich table of plain or styled-Text cells, column widths computed here: rich's own
-    measuring and markup parsing of every cell is most of a listing command's run time."""
-    from rich.table import Table
-    from rich.text import Text
-
-    cells = [[c if isinstance(c, Text) else Text(c) for c in row] for row in rows]
-    out = Table(title=title, title_justify="left")
-    for j, name in enumerate(columns):
-        width = max([len(name)] + [len(row[j].plain) for row in cells])
-        justify = "left" if name in left else "right"
-        out.add_column(name, justify=justify, width=width, no_wrap=True)
-    for row in cells:
-        out.add_row(*row)
-    return out
-
-
-def styled(text: str, style: str) -> Any:
-    from rich.text import Text
-
-    return Text(text, style=style)
-
-
 def ts(ms: int | None) -> str:
     if ms is None:
         return "-"

@@ -18,16 +18,10 @@ def config(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         if as_json:
             print_json(data)
             return
-        from rich.table import Table
+        from fra.commands.output import emit, table
 
-        from fra.commands.common import console
-
-        table = Table(title="Effective settings", title_justify="left")
-        table.add_column("Variable")
-        table.add_column("Value")
-        for name, value in _flatten(data):
-            table.add_row(name, "" if value is None else str(value))
-        console().print(table)
+        rows = [[name, "" if value is None else str(value)] for name, value in _flatten(data)]
+        emit(table("Effective settings", ["Variable", "Value"], rows, left={"Variable", "Value"}))
 
     guarded(body)
 

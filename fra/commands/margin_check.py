@@ -51,7 +51,7 @@ def margin_check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
                 }
             )
         else:
-            from fra.commands.common import console, table
+            from fra.commands.output import emit, table
 
             title = (
                 f"{label} margin: {report.level.value.upper()} (alert at"
@@ -70,7 +70,7 @@ def margin_check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
                 ]
                 for leg in report.legs
             ]
-            console().print(table(title, [*columns, "Level"], cells, left={"Perpetual", "Level"}))
+            emit(table(title, [*columns, "Level"], cells, left={"Perpetual", "Level"}))
             if report.stopped:
                 print(
                     f"EMERGENCY STOP: closed {len(report.stopped)} positions; run `fra resume`"

@@ -33,16 +33,17 @@ def positions(
         if as_json:
             print_json(rows)
             return
-        from fra.commands.common import console
+        from fra.commands.output import emit, line
 
-        out = console()
+        out = []
         held = [r for r in rows if r["state"] in {s.value for s in HELD_STATES}]
         done = [r for r in rows if r not in held]
         if held:
-            out.print(positions_table("Open positions", held, closed=False))
+            out += positions_table("Open positions", held, closed=False)
         if done:
-            out.print(positions_table("Closed positions", done, closed=True))
+            out += positions_table("Closed positions", done, closed=True)
         if not rows:
-            out.print("No positions yet.")
+            out.append(line("No positions yet."))
+        emit(out)
 
     guarded(body)

@@ -4,19 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from fra.commands.common import (
-    JsonOption,
-    console,
-    guarded,
-    iso,
-    money,
-    pct,
-    print_json,
-    settings,
-    styled,
-    table,
-    ts,
-)
+from fra.commands.common import JsonOption, guarded, iso, money, pct, print_json, settings, ts
+from fra.commands.output import emit, styled, table
 
 
 def rank(
@@ -87,6 +76,6 @@ def rank(
             for i, r in enumerate(rows, 1)
         ]
         title = f"{label} snapshot {snap.id} at {ts(snap.taken_ms)} UTC, net over {horizon} x 8h"
-        console().print(table(title, columns, cells, left={"Perpetual", "Status"}))
+        emit(table(title, columns, cells, left={"Perpetual", "Status"}))
 
     guarded(body)

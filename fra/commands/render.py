@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fra.commands.common import age, iso, money, styled, table, ts
+from fra.commands.common import age, iso, money, ts
+from fra.commands.output import Line, styled, table
 from fra.core.models import Snapshot
 from fra.core.positions import Position
 from fra.core.valuation import valued_pnl
@@ -38,7 +39,7 @@ def position_dict(p: Position, snapshot: Snapshot | None, now_ms: int) -> dict[s
     }
 
 
-def positions_table(title: str, rows: list[dict[str, Any]], closed: bool) -> Any:
+def positions_table(title: str, rows: list[dict[str, Any]], closed: bool) -> list[Line]:
     columns = ["ID", "Perpetual", "State", "Size", "Spot entry", "Perp entry"]
     if closed:
         columns += ["Spot exit", "Perp exit"]

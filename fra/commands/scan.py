@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from fra.commands.common import JsonOption, console, guarded, iso, pct, print_json, settings, ts
+from fra.commands.common import JsonOption, guarded, iso, pct, print_json, settings, ts
 
 
 def scan(ctx: typer.Context, as_json: bool = JsonOption) -> None:
@@ -57,16 +57,22 @@ def scan(ctx: typer.Context, as_json: bool = JsonOption) -> None:
             key=lambda r: r.funding_rate * 8 / r.interval_hours,  # type: ignore[operator]
             reverse=True,
         )[:5]
-        out = console()
-        out.print(
-            f"[bold]{label}[/] snapshot {snap.id} at {ts(snap.taken_ms)} UTC: "
-            f"{len(rows)} perpetuals, {with_spot} with a spot market; intervals "
-            + ", ".join(f"{h}h x{n}" for h, n in sorted(intervals.items()))
+        from fra.commands.output import emit, line, styled
+
+        intervals_text = ", ".join(f"{h}h x{n}" for h, n in sorted(intervals.items()))
+        highest = ", ".join(
+            f"{r.perp_symbol} {pct(r.funding_rate)}/{r.interval_hours}h" for r in top
         )
-        out.print(
-            "highest funding: "
-            + ", ".join(f"{r.perp_symbol} {pct(r.funding_rate)}/{r.interval_hours}h" for r in top)
+        emit(
+            [
+                line(
+                    styled(label, "bold"),
+                    f" snapshot {snap.id} at {ts(snap.taken_ms)} UTC: {len(rows)} perpetuals,"
+                    f" {with_spot} with a spot market; intervals {intervals_text}",
+                ),
+                line(f"highest funding: {highest}"),
+                line("next: `fra rank` to rank them net of costs"),
+            ]
         )
-        out.print("next: `fra rank` to rank them net of costs")
 
     guarded(body)

@@ -75,38 +75,36 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         if as_json:
             print_json(data)
             return
-        from rich.table import Table
-
-        from fra.commands.common import console
+        from fra.commands.output import emit, grid, line, styled
         from fra.commands.render import positions_table
 
-        head = Table.grid(padding=(0, 2))
-        head.add_column(style="bold")
-        head.add_column()
-        head.add_row("Mode", s.mode.upper())
-        head.add_row("Venue", f"[bold yellow]{label}[/]" if data["simulated"] else label)
-        head.add_row("Halted", f"[bold red]YES: {halt}[/]" if halt is not None else "no")
         if cycle is None:
-            head.add_row("Last cycle", "never (run `fra run-cycle`)")
+            last = "never (run `fra run-cycle`)"
         else:
-            head.add_row(
-                "Last cycle",
-                f"#{cycle.id} at {ts(cycle.started_ms)} UTC: {cycle.outcome}"
-                f" (exit {cycle.exit_code if cycle.exit_code is not None else '-'})",
-            )
-        head.add_row("Margin ratio", "-" if worst is None else f"worst {pct(worst, 2)}")
-        head.add_row("Prices as of", f"{ts(snapshot.taken_ms) if snapshot else '-'} UTC")
-        out = console()
-        out.print(head)
-        if rows:
-            out.print(positions_table("Open positions", rows, closed=False))
-        else:
-            out.print("No open positions.")
-        out.print(
-            f"Totals: {len(held)} open, exposure {money(exposure)} USDT, funding"
-            f" {money(funding, 4)}, fees {money(fees, 4)}, unrealized net {money(unrealized)};"
-            f" realized net {money(realized)} over {len(closed)} closed; paper cash"
-            f" {money(cash)} USDT"
+            code = cycle.exit_code if cycle.exit_code is not None else "-"
+            last = f"#{cycle.id} at {ts(cycle.started_ms)} UTC: {cycle.outcome} (exit {code})"
+        out = grid(
+            [
+                ("Mode", s.mode.upper()),
+                ("Venue", styled(label, "bold yellow") if data["simulated"] else label),
+                ("Halted", styled(f"YES: {halt}", "bold red") if halt is not None else "no"),
+                ("Last cycle", last),
+                ("Margin ratio", "-" if worst is None else f"worst {pct(worst, 2)}"),
+                ("Prices as of", f"{ts(snapshot.taken_ms) if snapshot else '-'} UTC"),
+            ]
         )
+        if rows:
+            out += positions_table("Open positions", rows, closed=False)
+        else:
+            out.append(line("No open positions."))
+        out.append(
+            line(
+                f"Totals: {len(held)} open, exposure {money(exposure)} USDT, funding"
+                f" {money(funding, 4)}, fees {money(fees, 4)}, unrealized net {money(unrealized)};"
+                f" realized net {money(realized)} over {len(closed)} closed; paper cash"
+                f" {money(cash)} USDT"
+            )
+        )
+        emit(out)
 
     guarded(body)
