@@ -7,6 +7,8 @@ Prints the median of each over --runs runs, measured in this one run on this mac
   status     fra status   (5 open positions, from the stored snapshot)
   rank       fra rank     (from the stored snapshot)
   run-cycle  fra run-cycle on the simulated market with 5 open positions
+Output is piped (as under cron); the "(tty)" rows run status and rank on a pseudo-terminal,
+where rich prints the tables in colour.
 """
 
 from __future__ import annotations
@@ -36,6 +38,28 @@ def timed(cmd: list[str], env: dict[str, str], cwd: str, expect: int = 0) -> flo
     elapsed = time.perf_counter() - start
     if proc.returncode != expect:
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr}")
+    return elapsed
+
+
+def timed_tty(cmd: list[str], env: dict[str, str], cwd: str) -> float:
+    """The same, with stdout on a pseudo-terminal: what a person at a terminal waits for."""
+    import pty
+
+    leader, follower = pty.openpty()
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env={**env, "COLUMNS": "200"}, cwd=cwd, stdout=follower)
+    os.close(follower)
+    while True:
+        try:
+            if not os.read(leader, 65536):
+                break
+        except OSError:
+            break
+    code = proc.wait()
+    elapsed = time.perf_counter() - start
+    os.close(leader)
+    if code != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited {code} on a terminal")
     return elapsed
 
 
@@ -78,10 +102,14 @@ def main() -> None:
             "run-cycle": [*fra, "run-cycle"],
         }
         samples: dict[str, list[float]] = {name: [] for name in cases}
+        samples["status (tty)"] = []
+        samples["rank (tty)"] = []
         for _ in range(runs):
             # Interleaved, so drift in machine load hits every case alike.
             for name, cmd in cases.items():
                 samples[name].append(timed(cmd, env, tmp))
+            samples["status (tty)"].append(timed_tty(cases["status"], env, tmp))
+            samples["rank (tty)"].append(timed_tty(cases["rank"], env, tmp))
     base = statistics.median(samples["baseline"])
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
