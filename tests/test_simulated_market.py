@@ -510,3 +510,13 @@ def test_price_volatility_calibrated_to_binance() -> None:
     assert sim["BTC"] == pytest.approx(real["BTCUSDT"], rel=0.35)
     assert sim["DOGE"] == pytest.approx(real["DOGEUSDT"], rel=0.35)
     assert sim["BTC"] < sim["DOGE"]
+
+
+def test_single_quote_is_the_bulk_quote() -> None:
+    t = int(datetime(2026, 3, 1, 5, 17, tzinfo=UTC).timestamp() * 1000)
+    market = SimulatedMarket(7, clock=lambda: t)
+    bulk = market.funding_quotes()
+    for symbol in ("BTC/USDT:USDT", "INJ/USDT:USDT", "1000PEPE/USDT:USDT"):
+        assert market.funding_quote(symbol) == bulk[symbol]
+    with pytest.raises(KeyError):
+        market.funding_quote("BTC/USDT")  # a spot market has no funding

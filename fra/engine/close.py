@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from fra.app import App
 from fra.core.models import Side
-from fra.core.positions import Position, PositionState
+from fra.core.positions import HELD_STATES, Position, PositionState
 from fra.core.sizing import floor_step
 from fra.engine.funding import settle_and_reload
 from fra.engine.orders import place, reload, resolve_pending
@@ -46,13 +46,14 @@ def flatten(app: App, position: Position, final: PositionState, reason: str) -> 
             app.store.set_position_state(position.id, PositionState.CLOSING, reason=reason)
         position = reload(app, position)
     position = settle_and_reload(app, position)
+    purpose = "close" if final is PositionState.CLOSED else "unwind"
     for _ in range(MAX_ATTEMPTS):
         if position.perp_short > 0:
             place(
                 app,
                 position,
                 leg="perp",
-                purpose="close" if final is PositionState.CLOSED else "unwind",
+                purpose=purpose,
                 side=Side.BUY,
                 amount=position.perp_short,
                 reduce_only=True,
@@ -64,7 +65,7 @@ def flatten(app: App, position: Position, final: PositionState, reason: str) -> 
                 app,
                 position,
                 leg="spot",
-                purpose="close" if final is PositionState.CLOSED else "unwind",
+                purpose=purpose,
                 side=Side.SELL,
                 amount=sellable,
             )
@@ -103,8 +104,6 @@ def close_position(app: App, position: Position, reason: str) -> Position:
 
 def find_targets(app: App, target: str | None, *, every: bool) -> list[Position]:
     """Resolve `fra close`'s ID|SYMBOL|--all to positions, without touching anything."""
-    from fra.core.positions import HELD_STATES
-
     held = app.store.positions(HELD_STATES)
     if every:
         return held

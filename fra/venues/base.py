@@ -50,6 +50,10 @@ class MarketData(Protocol):
         """The predicted next funding of every perpetual, in one bulk call."""
         ...
 
+    def funding_quote(self, symbol: str) -> FundingQuote:
+        """One perpetual's predicted funding and mark price (KeyError if unknown)."""
+        ...
+
     def tickers(self) -> dict[str, Ticker]:
         """Best bid/ask and 24h quote volume of every market, in one bulk call."""
         ...

@@ -108,7 +108,7 @@ class PaperExecutor:
         short = self.account.short(symbol)
         if short is None:
             return None
-        mark = self.market.funding_quotes()[symbol].mark_price
+        mark = self.market.funding_quote(symbol).mark_price
         market = self._market(symbol)
         return PerpMargin(
             symbol=symbol,

@@ -878,23 +878,27 @@ class SimulatedMarket:
 
     def funding_quotes(self) -> dict[str, FundingQuote]:
         t = self.now_ms()
-        out: dict[str, FundingQuote] = {}
-        for symbol, m in self._mkts.items():
-            if not m.perp:
-                continue
-            ev = _Eval(self, m.und)
-            next_ms, hours = ev.next_settlement(t)
-            rate = ev.predicted_rate(t, next_ms, hours)
-            index = ev.index(t)
-            out[symbol] = FundingQuote(
-                symbol=symbol,
-                rate=_rate_decimal(rate),
-                interval_hours=hours,
-                next_funding_ms=next_ms,
-                mark_price=_on_step(index * (1.0 + ev.basis(t)), m),
-                index_price=_on_step(index, m),
-            )
-        return out
+        return {symbol: self._quote(symbol, m, t) for symbol, m in self._mkts.items() if m.perp}
+
+    def funding_quote(self, symbol: str) -> FundingQuote:
+        m = self._mkts[symbol]
+        if not m.perp:
+            raise KeyError(f"{symbol} is not a perpetual")
+        return self._quote(symbol, m, self.now_ms())
+
+    def _quote(self, symbol: str, m: _Mkt, t: int) -> FundingQuote:
+        ev = _Eval(self, m.und)
+        next_ms, hours = ev.next_settlement(t)
+        rate = ev.predicted_rate(t, next_ms, hours)
+        index = ev.index(t)
+        return FundingQuote(
+            symbol=symbol,
+            rate=_rate_decimal(rate),
+            interval_hours=hours,
+            next_funding_ms=next_ms,
+            mark_price=_on_step(index * (1.0 + ev.basis(t)), m),
+            index_price=_on_step(index, m),
+        )
 
     def tickers(self) -> dict[str, Ticker]:
         t = self.now_ms()
