@@ -17,8 +17,11 @@ from fra.errors import BadInput, Refused
 from fra.settings import Settings
 from fra.store.db import Store
 
+from fra.venues.base import VenueError
+
 if TYPE_CHECKING:
     from fra.venues.base import Executor, MarketData
+    from fra.venues.exchange import Caller
 
 
 def wall_ms() -> int:
@@ -44,15 +47,46 @@ class App:
 
     @cached_property
     def clock(self) -> Callable[[], int]:
+        if not self.settings.simulated:
+            return wall_ms
         return sim_clock(self.settings, self.store.created_ms)
 
     @cached_property
     def market(self) -> MarketData:
         # Imported here so commands that only read state never pay for building a venue.
-        from fra.venues.simulated import SimulatedMarket, parse_shock
+        s = self.settings
+        if s.simulated:
+            from fra.venues.simulated import SimulatedMarket, parse_shock
 
-        shocks = [parse_shock(text) for text in self.settings.sim.shocks]
-        return SimulatedMarket(seed=self.settings.sim.seed, clock=self.clock, shocks=shocks)
+            shocks = [parse_shock(text) for text in s.sim.shocks]
+            return SimulatedMarket(seed=s.sim.seed, clock=self.clock, shocks=shocks)
+
+        from fra.venues.ccxt_market import CcxtMarket
+
+        try:
+            return CcxtMarket(
+                self.caller,
+                self.store,
+                cache_key=s.venue + (f"@{s.venue_url}" if s.venue_url else ""),
+                markets_ttl_ms=s.markets_ttl_minutes * 60_000,
+            )
+        except VenueError as exc:
+            raise BadInput(str(exc), "choose an exchange with perpetual swaps (FRA_VENUE)") from None
+
+    @cached_property
+    def caller(self) -> Caller:
+        """The ccxt client of the configured exchange, behind fra's retrying error boundary."""
+        from fra.venues.exchange import Caller, build_exchange
+
+        s = self.settings
+        exchange = build_exchange(
+            s.venue,
+            api_key=s.api_key.get_secret_value() if s.api_key else None,
+            api_secret=s.api_secret.get_secret_value() if s.api_secret else None,
+            url=s.venue_url,
+            timeout_seconds=s.venue_timeout_seconds,
+        )
+        return Caller(exchange, retries=s.venue_retries)
 
     @cached_property
     def executor(self) -> Executor:
@@ -72,15 +106,24 @@ class App:
 
     @property
     def venue_label(self) -> str:
-        return "SIMULATED" if self.settings.venue == "simulated" else self.settings.venue
+        s = self.settings
+        if s.simulated:
+            return "SIMULATED"
+        return f"{s.venue} {s.mode}" + (f" via {s.venue_url}" if s.venue_url else "")
 
 
 @contextmanager
 def open_app(settings: Settings) -> Iterator[App]:
-    existed = settings.db.exists()
-    store = Store.open(settings.db)
+    path = settings.db_path
+    existed = path.exists()
+    store = Store.open(path)
     try:
+        check_binding(store, settings)
         yield App(settings, store)
+        if store.meta("venue") is None and not store.is_empty():
+            with store.tx():
+                store.set_meta("venue", settings.venue)
+                store.set_meta("mode", settings.mode)
     except (BadInput, Refused):
         if not existed and store.is_empty():
             # Bad input leaves no trace, not even a state file it would have created.
@@ -89,3 +132,15 @@ def open_app(settings: Settings) -> Iterator[App]:
         raise
     finally:
         store.close()
+
+
+def check_binding(store: Store, settings: Settings) -> None:
+    """A state file holds one venue's and one mode's positions and balances: never mix them."""
+    venue, mode = store.meta("venue"), store.meta("mode")
+    if venue is None or (venue, mode) == (settings.venue, settings.mode):
+        return
+    raise BadInput(
+        f"{store.path} holds {mode} trading on {venue}, not {settings.mode} on {settings.venue}",
+        f"use another state file for {settings.venue} {settings.mode} (--db or FRA_DB), "
+        f"or FRA_VENUE={venue} FRA_MODE={mode}",
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,6 +119,18 @@ class SimSettings(BaseModel):
         return self
 
 
+class LiveSettings(BaseModel):
+    confirm: bool = Field(
+        False, description="Must be true for live mode: real orders with real money"
+    )
+    allow_withdrawal_key: bool = Field(
+        False, description="Accept an API key that can withdraw funds (strongly discouraged)"
+    )
+    margin_mode: Literal["isolated", "cross"] = Field(
+        "isolated", description="Margin mode fra sets on each perpetual it trades"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FRA_",
@@ -126,25 +140,91 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    db: Path = Field(Path("state.db"), description="State file (SQLite)")
-    mode: Literal["paper"] = Field("paper", description="paper (live arrives with ccxt)")
-    venue: Literal["simulated"] = Field("simulated", description="Market data source")
+    db: Path | None = Field(
+        None, description="State file (SQLite); default state.db, or state-live.db in live mode"
+    )
+    mode: Literal["paper", "live"] = Field(
+        "paper", description="paper: simulated fills; live: real orders (needs FRA_LIVE__CONFIRM)"
+    )
+    venue: str = Field(
+        "binance", description="Exchange id as ccxt knows it (binance, bybit, okx, ...) or simulated"
+    )
+    venue_url: str | None = Field(
+        None, description="Send the exchange's API requests here instead (the local emulator)"
+    )
+    markets_ttl_minutes: int = Field(
+        60, ge=0, le=10_080, description="How long the exchange's market list is cached in the db"
+    )
+    venue_timeout_seconds: float = Field(
+        10.0, gt=0, le=120, description="Timeout of one request to the exchange"
+    )
+    venue_retries: int = Field(
+        3, ge=0, le=10, description="Retries of a request that failed for a temporary reason"
+    )
     log_file: Path | None = Field(
         None, description="JSON-lines log; default: <db>.log.jsonl next to the state file"
     )
     lock_wait_seconds: float = Field(
         10.0, ge=0, le=3600, description="How long manual commands wait for a running cycle"
     )
-    api_key: SecretStr | None = Field(None, description="Exchange API key (live mode)")
-    api_secret: SecretStr | None = Field(None, description="Exchange API secret (live mode)")
+    api_key: SecretStr | None = Field(None, description="Exchange API key (live mode, real fees)")
+    api_secret: SecretStr | None = Field(None, description="Exchange API secret")
+    live: LiveSettings = LiveSettings()
     strategy: StrategySettings = StrategySettings()
     risk: RiskSettings = RiskSettings()
     paper: PaperSettings = PaperSettings()
     sim: SimSettings = SimSettings()
 
+    @field_validator("venue")
+    @classmethod
+    def _venue_known(cls, venue: str) -> str:
+        venue = venue.strip().lower()
+        if venue != "simulated" and venue not in ccxt_exchange_ids():
+            raise ValueError(
+                "unknown exchange id (use simulated or one of ccxt's ids: binance, bybit, okx, ...)"
+            )
+        return venue
+
+    @model_validator(mode="after")
+    def _live_is_deliberate(self) -> Settings:
+        if self.mode != "live":
+            return self
+        if self.venue != "binance":
+            raise ValueError("mode: live trading is supported on binance only")
+        if not self.live.confirm:
+            raise ValueError(
+                "mode: live trading needs FRA_LIVE__CONFIRM=true as well (real orders, real money)"
+            )
+        if self.api_key is None or self.api_secret is None:
+            raise ValueError("api_key: live mode needs FRA_API_KEY and FRA_API_SECRET")
+        return self
+
+    @property
+    def db_path(self) -> Path:
+        # Live and paper never share a file (freqtrade's dry-run does the same).
+        if self.db is not None:
+            return self.db
+        return Path("state-live.db" if self.mode == "live" else "state.db")
+
+    @property
+    def simulated(self) -> bool:
+        return self.venue == "simulated"
+
     @property
     def log_path(self) -> Path:
-        return self.log_file or self.db.with_name(self.db.name + ".log.jsonl")
+        return self.log_file or self.db_path.with_name(self.db_path.name + ".log.jsonl")
+
+
+@cache
+def ccxt_exchange_ids() -> frozenset[str]:
+    """ccxt's exchange ids, read from its package files: importing ccxt costs most of a second."""
+    spec = importlib.util.find_spec("ccxt")
+    if spec is None or spec.origin is None:
+        return frozenset()
+    folder = Path(spec.origin).parent
+    return frozenset(
+        p.stem for p in folder.glob("*.py") if not p.stem.startswith("_") and p.stem != "pro"
+    )
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from typer.testing import CliRunner
 from fra.cli import app
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 def iso(when: datetime) -> str:
@@ -32,7 +34,7 @@ class Fra:
         self.workdir = workdir
         self.db = workdir / "state.db"
         self.now = T0
-        self.env: dict[str, str] = {"FRA_DB": str(self.db)}
+        self.env: dict[str, str] = {"FRA_DB": str(self.db), "FRA_VENUE": "simulated"}
 
     # -- time and settings ----------------------------------------------------------------
 
@@ -101,6 +103,20 @@ class Fra:
             if path.exists():
                 digest.update(path.read_bytes())
         return digest.hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach a real exchange: any connection beyond 127.0.0.1 fails at once."""
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        host = address[0] if isinstance(address, tuple) else address
+        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in LOOPBACK:
+            raise ConnectionRefusedError(f"tests may not connect to {host}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ ETH = "ETH/USDT:USDT"
 def app(tmp_path: Path) -> Iterator[App]:
     settings = load_settings(
         db=tmp_path / "state.db",
+        venue="simulated",
         sim={"now": iso(T0), "shocks": [f"{ETH}@{iso(T0)}:funding=0.0008:hours=48"]},
         strategy={"symbols": [ETH]},
     )

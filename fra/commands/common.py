@@ -56,7 +56,7 @@ def cycle_lock(settings: Settings, wait_seconds: float) -> Iterator[None]:
     """The lock that keeps cycles (and manual trading) from overlapping."""
     from filelock import FileLock, Timeout
 
-    lock_path = settings.db.with_name(settings.db.name + ".lock")
+    lock_path = settings.db_path.with_name(settings.db_path.name + ".lock")
     if not lock_path.parent.exists():
         raise StateError(
             f"directory {lock_path.parent} does not exist", "create it or point FRA_DB elsewhere"

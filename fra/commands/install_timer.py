@@ -69,7 +69,7 @@ def install_timer(
         s = settings(ctx)
         fra_bin = shutil.which("fra") or str(Path(sys.argv[0]).resolve())
         env_file = Path.cwd() / ".env"
-        files = units(fra_bin, s.db.resolve(), every, env_file if env_file.exists() else None)
+        files = units(fra_bin, s.db_path.resolve(), every, env_file if env_file.exists() else None)
         for name in ("fra-cycle.service", "fra-cycle.timer"):
             print(f"# --- {name} ---\n{files[name]}")
         print(f"# --- or one crontab line (crontab -e) ---\n{files['crontab']}")

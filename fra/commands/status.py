@@ -45,7 +45,7 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
             "mode": s.mode,
             "venue": label,
             "simulated": s.venue == "simulated",
-            "state_file": str(s.db),
+            "state_file": str(s.db_path),
             "halted": halt is not None,
             "halt_reason": halt,
             "now": iso(now),

@@ -186,6 +186,22 @@ class Store:
         """The reason trading was halted, or None when it is not halted."""
         return self.meta("halt_reason")
 
+    # -- venue cache ---------------------------------------------------------------------
+
+    def cached(self, venue: str, kind: str) -> tuple[int, bytes] | None:
+        """(fetched_ms, body) of a cached exchange document, None if never stored."""
+        row = self.conn.execute(
+            "SELECT fetched_ms, body FROM venue_cache WHERE venue = ? AND kind = ?", (venue, kind)
+        ).fetchone()
+        return (int(row[0]), bytes(row[1])) if row else None
+
+    def save_cached(self, venue: str, kind: str, fetched_ms: int, body: bytes) -> None:
+        self.conn.execute(
+            "INSERT INTO venue_cache VALUES (?, ?, ?, ?) ON CONFLICT(venue, kind) "
+            "DO UPDATE SET fetched_ms = excluded.fetched_ms, body = excluded.body",
+            (venue, kind, fetched_ms, body),
+        )
+
     # -- snapshots -----------------------------------------------------------------------
 
     def save_snapshot(

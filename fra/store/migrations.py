@@ -162,3 +162,34 @@ def m001_initial(db: Database) -> None:
             {"key": "instance", "value": secrets.token_hex(3)},
         ]
     )
+
+
+@migrations()
+def m002_venue_cache(db: Database) -> None:
+    # Exchange data that changes rarely (markets, account fee rates), kept between cycles so a
+    # cron cycle doesn't download Binance's several-MB market list every few minutes.
+    _run(
+        db,
+        """
+        CREATE TABLE venue_cache (
+            venue TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            fetched_ms INTEGER NOT NULL,
+            body BLOB NOT NULL,
+            PRIMARY KEY (venue, kind)
+        );
+        """,
+    )
+
+
+@migrations()
+def m003_venue_binding(db: Database) -> None:
+    # A state file serves one venue and mode. Files from before that rule hold paper trading
+    # on whatever venue their snapshots came from.
+    row = db.execute(
+        "SELECT venue FROM positions UNION ALL SELECT venue FROM snapshots LIMIT 1"
+    ).fetchone()
+    if row:
+        db["meta"].insert_all(
+            [{"key": "venue", "value": row[0]}, {"key": "mode", "value": "paper"}], replace=True
+        )

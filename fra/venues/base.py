@@ -24,11 +24,20 @@ from fra.core.models import (
 
 
 class VenueError(Exception):
-    """A venue failed to answer. `temporary` errors may succeed if retried later."""
+    """A venue failed to answer. `temporary` errors may succeed if retried later.
 
-    def __init__(self, message: str, *, temporary: bool = False) -> None:
+    `kind` says what failed, for the engine's decisions: "network", "clock", "auth",
+    "rejected" (an order refused), "not_found", "no_change" (already set: success for a set-up
+    step), "bad_symbol", "unsupported" or "other". `code` is the exchange's own, when it gave one.
+    """
+
+    def __init__(
+        self, message: str, *, temporary: bool = False, kind: str = "other", code: int | None = None
+    ) -> None:
         super().__init__(message)
         self.temporary = temporary
+        self.kind = kind
+        self.code = code
 
 
 @runtime_checkable

@@ -1,0 +1,345 @@
+"""Market data from a real exchange through ccxt: bulk calls, markets cached in state.db.
+
+Amounts are in the base coin everywhere in fra; exchanges that count perpetuals in contracts
+(OKX) are converted here, at the boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import zlib
+from decimal import Decimal
+from typing import Any
+
+from fra.core.models import FundingQuote, FundingSettlement, Market, MarketType, OrderBook, Ticker
+from fra.store.db import Store
+from fra.venues.base import VenueError
+from fra.venues.exchange import Caller
+
+log = logging.getLogger("fra.venue")
+
+QUOTE = "USDT"  # fra's accounts hold USDT; perpetuals settled in anything else are skipped
+ZERO = Decimal(0)
+_HISTORY_PAGE = 1000
+
+
+def dec(value: Any) -> Decimal | None:
+    """A ccxt number (float, int or numeric string) as a Decimal, exactly as printed."""
+    if value is None or value == "":
+        return None
+    return Decimal(str(value))
+
+
+def relevant_markets(markets: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Active linear perpetual swaps settled in USDT, and the USDT spot markets of their coins.
+
+    Dated futures, inverse contracts and other quotes are dropped before caching: they are most
+    of Binance's list and fra never trades them.
+    """
+    perps = [
+        m
+        for m in markets.values()
+        if m.get("swap")
+        and m.get("linear")
+        and m.get("active") is not False
+        and m.get("quote") == QUOTE
+        and m.get("settle") == QUOTE
+    ]
+    bases = {m["base"] for m in perps}
+    spots = [
+        m
+        for m in markets.values()
+        if m.get("spot")
+        and m.get("active") is not False
+        and m.get("quote") == QUOTE
+        and m.get("base") in bases
+    ]
+    return perps + spots
+
+
+def interval_hours(text: Any) -> int | None:
+    """ccxt's funding `interval` ("8h", "60m") in whole hours."""
+    if not isinstance(text, str) or len(text) < 2:
+        return None
+    number, unit = text[:-1], text[-1]
+    if not number.isdigit():
+        return None
+    if unit == "h":
+        return int(number)
+    if unit == "m" and int(number) % 60 == 0:
+        return int(number) // 60
+    return None
+
+
+class CcxtMarket:
+    """`MarketData` of one exchange through ccxt."""
+
+    simulated = False
+
+    def __init__(
+        self, call: Caller, store: Store, *, cache_key: str, markets_ttl_ms: int
+    ) -> None:
+        self.call = call
+        self.exchange = call.exchange
+        self.name: str = self.exchange.id
+        self.store = store
+        self.cache_key = cache_key
+        self.markets_ttl_ms = markets_ttl_ms
+        self._markets: dict[str, Market] | None = None
+        self._intervals: dict[str, int] | None = None
+        has = self.exchange.has
+        if not has.get("swap") or not (has.get("fetchFundingRates") or has.get("fetchFundingRate")):
+            raise VenueError(
+                f"{self.name} has no perpetual swaps with funding data in ccxt",
+                kind="unsupported",
+            )
+
+    # -- markets, cached --------------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        return self.call.now_ms()
+
+    def markets(self) -> dict[str, Market]:
+        if self._markets is None:
+            raw = self._raw_markets()
+            fees = self._account_fees()
+            self._markets = {m["symbol"]: self._market(m, fees) for m in raw}
+        return dict(self._markets)
+
+    def _raw_markets(self) -> list[dict[str, Any]]:
+        now = int(time.time() * 1000)
+        cached = self.store.cached(self.cache_key, "markets")
+        if cached is not None and now - cached[0] < self.markets_ttl_ms:
+            raw = json.loads(zlib.decompress(cached[1]))
+        else:
+            self.call("load_markets", True)
+            raw = relevant_markets(self.exchange.markets)
+            body = zlib.compress(json.dumps(raw, separators=(",", ":")).encode(), 6)
+            with self.store.tx():
+                self.store.save_cached(self.cache_key, "markets", now, body)
+        # ccxt needs its own market list to translate symbols; give it the cached one.
+        self.exchange.set_markets(raw)
+        return raw
+
+    def _account_fees(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """The account's real (taker, maker) rates per symbol, when keys are configured."""
+        if not (self.exchange.apiKey and self.exchange.has.get("fetchTradingFees")):
+            return {}
+        now = int(time.time() * 1000)
+        cached = self.store.cached(self.cache_key, "fees")
+        if cached is not None and now - cached[0] < self.markets_ttl_ms:
+            return {k: (Decimal(t), Decimal(m)) for k, (t, m) in json.loads(cached[1]).items()}
+        fees: dict[str, tuple[Decimal, Decimal]] = {}
+        for kind in ("spot", "swap"):
+            try:
+                answer = self.call("fetch_trading_fees", {"type": kind})
+            except VenueError as exc:
+                log.warning("could not read the account's %s fees (%s); using defaults", kind, exc)
+                continue
+            for symbol, fee in answer.items():
+                taker, maker = dec(fee.get("taker")), dec(fee.get("maker"))
+                if taker is not None and maker is not None:
+                    fees[symbol] = (taker, maker)
+        body = json.dumps({k: [str(t), str(m)] for k, (t, m) in fees.items()}).encode()
+        with self.store.tx():
+            self.store.save_cached(self.cache_key, "fees", now, body)
+        return fees
+
+    def _step(self, value: Any) -> Decimal:
+        from ccxt.base.decimal_to_precision import TICK_SIZE
+
+        if value is None:
+            return ZERO
+        if self.exchange.precisionMode == TICK_SIZE:
+            return Decimal(str(value))
+        return Decimal(1).scaleb(-int(value))  # DECIMAL_PLACES
+
+    def _market(self, m: dict[str, Any], fees: dict[str, tuple[Decimal, Decimal]]) -> Market:
+        perp = bool(m.get("swap"))
+        size = (dec(m.get("contractSize")) or Decimal(1)) if perp else Decimal(1)
+        step = self._step(m["precision"].get("amount")) * size
+        limits = m.get("limits") or {}
+        min_amount = (dec((limits.get("amount") or {}).get("min")) or ZERO) * size
+        taker, maker = fees.get(m["symbol"], (dec(m.get("taker")), dec(m.get("maker"))))
+        info = m.get("info") or {}
+        max_leverage = int(dec((limits.get("leverage") or {}).get("max")) or 0)
+        if not max_leverage and dec(info.get("requiredMarginPercent")):
+            max_leverage = int(Decimal(100) / Decimal(info["requiredMarginPercent"]))
+        max_leverage = max_leverage or 20
+        mmr = dec(info.get("maintMarginPercent"))
+        # Without the exchange's own figure, half the initial margin at maximum leverage: how
+        # Binance's and Bybit's first brackets are set.
+        mmr = mmr / 100 if mmr else Decimal("0.5") / max_leverage
+        return Market(
+            symbol=m["symbol"],
+            type=MarketType.PERP if perp else MarketType.SPOT,
+            base=m["base"],
+            quote=m["quote"],
+            amount_step=step,
+            min_amount=max(min_amount, step),
+            min_notional=dec((limits.get("cost") or {}).get("min")) or ZERO,
+            price_step=self._step(m["precision"].get("price")),
+            taker_fee=taker if taker is not None else Decimal("0.001"),
+            maker_fee=maker if maker is not None else Decimal("0.001"),
+            maintenance_margin_rate=mmr if perp else ZERO,
+            max_leverage=max_leverage if perp else 1,
+        )
+
+    def _contract_size(self, symbol: str) -> Decimal:
+        m = self.exchange.markets.get(symbol) or {}
+        return (dec(m.get("contractSize")) or Decimal(1)) if m.get("swap") else Decimal(1)
+
+    # -- funding -----------------------------------------------------------------------------
+
+    def funding_quotes(self) -> dict[str, FundingQuote]:
+        perps = [s for s, m in self.markets().items() if m.type is MarketType.PERP]
+        if self.exchange.has.get("fetchFundingRates"):
+            rates = self.call("fetch_funding_rates")
+        else:
+            log.warning("%s has no bulk funding call: %d requests", self.name, len(perps))
+            rates = {s: self.call("fetch_funding_rate", s) for s in perps}
+        intervals = self._funding_intervals(refresh=True)
+        out = {}
+        for symbol in perps:
+            quote = self._quote(symbol, rates.get(symbol), intervals)
+            if quote is not None:
+                out[symbol] = quote
+        return out
+
+    def funding_quote(self, symbol: str) -> FundingQuote:
+        if symbol not in self.markets() or self.markets()[symbol].type is not MarketType.PERP:
+            raise KeyError(f"{symbol} is not a perpetual on {self.name}")
+        quote = self._quote(
+            symbol, self.call("fetch_funding_rate", symbol), self._funding_intervals()
+        )
+        if quote is None:
+            raise VenueError(f"{self.name} gave no usable funding quote for {symbol}")
+        return quote
+
+    def _funding_intervals(self, refresh: bool = False) -> dict[str, int] | None:
+        """Hours between settlements per symbol, from the exchange's interval list if it has one.
+
+        Binance lists only the symbols whose interval was changed from 8h; it can change between
+        cycles, so a scan reads it afresh.
+        """
+        if not self.exchange.has.get("fetchFundingIntervals"):
+            return None
+        if self._intervals is None or refresh:
+            answer = self.call("fetch_funding_intervals")
+            self._intervals = {
+                s: h for s, r in answer.items() if (h := interval_hours(r.get("interval")))
+            }
+        return self._intervals
+
+    def _quote(
+        self, symbol: str, rate: dict[str, Any] | None, intervals: dict[str, int] | None
+    ) -> FundingQuote | None:
+        if rate is None:
+            return None
+        hours = interval_hours(rate.get("interval"))
+        if hours is None and intervals is not None:
+            hours = intervals.get(symbol, 8 if self.name == "binance" else None)
+        mark = dec(rate.get("markPrice"))
+        if hours is None or mark is None or not rate.get("fundingTimestamp"):
+            # Never guessed: a symbol whose interval or price is unknown is left out of the scan.
+            log.info("%s: no funding interval/mark price/next time from %s", symbol, self.name)
+            return None
+        return FundingQuote(
+            symbol=symbol,
+            rate=dec(rate.get("fundingRate")),
+            interval_hours=hours,
+            next_funding_ms=int(rate["fundingTimestamp"]),
+            mark_price=mark,
+            index_price=dec(rate.get("indexPrice")) or mark,
+        )
+
+    def funding_history(self, symbol: str, since_ms: int, until_ms: int) -> list[FundingSettlement]:
+        if symbol not in self.markets():
+            raise KeyError(symbol)
+        hours = (self._funding_intervals() or {}).get(symbol, 8)
+        out: list[FundingSettlement] = []
+        start = since_ms + 1
+        while start <= until_ms:
+            page = self.call(
+                "fetch_funding_rate_history",
+                symbol,
+                start,
+                _HISTORY_PAGE,
+                {"until": until_ms},
+            )
+            fresh = [r for r in page if since_ms < int(r["timestamp"]) <= until_ms]
+            for r in fresh:
+                mark = dec((r.get("info") or {}).get("markPrice"))
+                out.append(
+                    FundingSettlement(
+                        symbol=symbol,
+                        time_ms=int(r["timestamp"]),
+                        rate=dec(r["fundingRate"]) or ZERO,
+                        mark_price=mark or self.funding_quote(symbol).mark_price,
+                        interval_hours=hours,
+                    )
+                )
+            if len(page) < _HISTORY_PAGE or not fresh:
+                break
+            start = int(fresh[-1]["timestamp"]) + 1
+        out.sort(key=lambda s: s.time_ms)
+        return out
+
+    # -- prices ------------------------------------------------------------------------------
+
+    def tickers(self) -> dict[str, Ticker]:
+        markets = self.markets()
+        out: dict[str, Ticker] = {}
+        for kind in ("spot", "swap"):
+            wanted = {s for s, m in markets.items() if (m.type is MarketType.PERP) == (kind == "swap")}
+            raw = self._bulk_tickers(kind, wanted)
+            missing_touch = [s for s in wanted if s in raw and not raw[s].get("bid")]
+            if missing_touch and self.exchange.has.get("fetchBidsAsks"):
+                # Binance's futures 24h tickers carry no bid/ask: one more bulk call for them.
+                touch = self.call("fetch_bids_asks", None, {"type": kind})
+                for s in missing_touch:
+                    if s in touch:
+                        raw[s] = {**raw[s], "bid": touch[s]["bid"], "ask": touch[s]["ask"]}
+            for symbol in wanted:
+                ticker = self._ticker(symbol, raw.get(symbol))
+                if ticker is not None:
+                    out[symbol] = ticker
+        return out
+
+    def _bulk_tickers(self, kind: str, wanted: set[str]) -> dict[str, dict[str, Any]]:
+        if self.exchange.has.get("fetchTickers"):
+            answer = self.call("fetch_tickers", None, {"type": kind})
+            return {s: t for s, t in answer.items() if s in wanted}
+        log.warning("%s has no bulk ticker call: %d requests", self.name, len(wanted))
+        return {s: self.call("fetch_ticker", s) for s in sorted(wanted)}
+
+    def _ticker(self, symbol: str, t: dict[str, Any] | None) -> Ticker | None:
+        if t is None:
+            return None
+        bid, ask = dec(t.get("bid")), dec(t.get("ask"))
+        if not bid or not ask:
+            return None
+        last = dec(t.get("last")) or (bid + ask) / 2
+        volume = dec(t.get("quoteVolume"))
+        if volume is None:
+            base_volume = dec(t.get("baseVolume")) or ZERO
+            volume = base_volume * last
+        return Ticker(symbol=symbol, bid=bid, ask=ask, last=last, quote_volume_24h=volume)
+
+    def order_book(self, symbol: str, limit: int = 50) -> OrderBook:
+        if symbol not in self.markets():
+            raise KeyError(symbol)
+        book = self.call("fetch_order_book", symbol, limit)
+        size = self._contract_size(symbol)
+
+        def side(levels: list[list[Any]]) -> tuple[tuple[Decimal, Decimal], ...]:
+            return tuple((Decimal(str(p)), Decimal(str(a)) * size) for p, a, *_ in levels)
+
+        return OrderBook(
+            symbol=symbol,
+            timestamp_ms=int(book.get("timestamp") or self.now_ms()),
+            bids=side(book["bids"]),
+            asks=side(book["asks"]),
+        )

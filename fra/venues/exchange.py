@@ -1,0 +1,181 @@
+"""The boundary with ccxt: building an exchange client, and calling it safely.
+
+The only module that imports ccxt, and only inside functions: importing ccxt costs most of a
+second, which commands that read nothing but the state file never pay. Every ccxt exception
+becomes a `VenueError` here, classified once, so the rest of fra never sees ccxt's hierarchy.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fra.venues.base import VenueError
+
+log = logging.getLogger("fra.venue")
+
+# Binance answers these when asked to set what is already set: success for an idempotent set-up.
+_NO_CHANGE_CODES = {-4046, -4059, -4048}
+_AUTH_CODES = {-2014, -2015, -1022, -2008}
+_REJECTED_CODES = {-2010, -2019, -1013, -4164, -4003, -2021, -2022, -4131, -1111}
+_NOT_FOUND_CODES = {-2011, -2013}
+_CLOCK_CODES = {-1021}  # timestamp outside recvWindow: re-measure the clock and retry
+_CODE = re.compile(r'"code"\s*:\s*(-?\d+)')
+
+
+def exchange_code(exc: BaseException) -> int | None:
+    """The exchange's own error code carried in a ccxt error message, if any."""
+    match = _CODE.search(str(exc))
+    return int(match.group(1)) if match else None
+
+
+def classify(exc: BaseException) -> VenueError:
+    """A ccxt exception as a VenueError of one `kind`; network trouble is `temporary`."""
+    import ccxt
+
+    code = exchange_code(exc)
+    kind, temporary = "other", False
+    if code in _NO_CHANGE_CODES:
+        kind = "no_change"
+    elif code in _CLOCK_CODES:
+        kind, temporary = "clock", True
+    elif code in _AUTH_CODES or isinstance(exc, ccxt.AuthenticationError):
+        kind = "auth"
+    elif code in _NOT_FOUND_CODES or isinstance(exc, ccxt.OrderNotFound):
+        kind = "not_found"
+    elif code in _REJECTED_CODES or isinstance(exc, ccxt.InsufficientFunds | ccxt.InvalidOrder):
+        kind = "rejected"
+    elif isinstance(exc, ccxt.BadSymbol):
+        kind = "bad_symbol"
+    elif isinstance(exc, ccxt.NotSupported):
+        kind = "unsupported"
+    elif isinstance(exc, ccxt.NoChange):
+        kind = "no_change"
+    elif isinstance(exc, ccxt.NetworkError | ccxt.BadResponse):
+        # Timeouts, 429/418, 5xx, maintenance, garbled answers: may well work a moment later.
+        kind, temporary = "network", True
+    message = " ".join(str(exc).split())[:300] or type(exc).__name__
+    return VenueError(message, temporary=temporary, kind=kind, code=code)
+
+
+def build_exchange(
+    venue: str,
+    *,
+    api_key: str | None = None,
+    api_secret: str | None = None,
+    url: str | None = None,
+    timeout_seconds: float = 10.0,
+) -> Any:
+    """A ccxt client for `venue`, talking to `url` instead of the exchange when given."""
+    import ccxt
+
+    config: dict[str, Any] = {
+        "enableRateLimit": True,
+        "timeout": int(timeout_seconds * 1000),
+        # Signatures follow the exchange's clock, measured once per process: a skewed local
+        # clock would otherwise get every signed request refused.
+        "options": {
+            "adjustForTimeDifference": False,
+            "fetchCurrencies": False,
+            "defaultType": "spot",
+        },
+    }
+    if venue == "binance":
+        # Spot and USDⓈ-M only: the COIN-M and options lists are megabytes fra never uses.
+        config["options"]["fetchMarkets"] = {"types": ["spot", "linear"]}
+    if api_key and api_secret:
+        config["apiKey"], config["secret"] = api_key, api_secret
+    exchange = getattr(ccxt, venue)(config)
+    if url:
+        point_at(exchange.urls, url)
+    return exchange
+
+
+def point_at(urls: dict[str, Any], base: str) -> None:
+    """Rewrite every API address in a ccxt `urls` dict to `base` (scheme and host), keeping paths:
+    one local server can answer for api.binance.com, fapi.binance.com and the rest."""
+    from urllib.parse import urlsplit
+
+    base = base.rstrip("/")
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: rewrite(v) for k, v in value.items()}
+        if isinstance(value, str) and value.startswith("http"):
+            parts = urlsplit(value)
+            return base + parts.path + (f"?{parts.query}" if parts.query else "")
+        return value
+
+    urls["api"] = rewrite(urls["api"])
+
+
+class Caller:
+    """Calls a ccxt method; retries temporary failures a bounded number of times, with backoff.
+
+    Reads are retried. Orders must not be (`once`): a timed-out order may have been placed, and
+    the engine looks it up by its client order id before it ever sends it again.
+    """
+
+    def __init__(
+        self,
+        exchange: Any,
+        *,
+        retries: int = 3,
+        backoff_seconds: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.exchange = exchange
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        self.sleep = sleep
+        self.requests = 0
+        self._clock_measured = False
+
+    def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        for attempt in range(self.retries + 1):
+            try:
+                return self.once(method, *args, **kwargs)
+            except VenueError as exc:
+                if not exc.temporary or attempt == self.retries:
+                    raise
+                delay = min(self.backoff_seconds * 2**attempt, 8.0)
+                log.warning("%s failed (%s); retrying in %.1fs", method, exc, delay)
+                self.sleep(delay)
+                if exc.kind == "clock":
+                    self._clock_measured = False
+        raise AssertionError("unreachable")
+
+    def once(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """One attempt, no retry."""
+        import ccxt
+
+        try:
+            if not self._clock_measured and self.exchange.has.get("fetchTime"):
+                self._measure_clock()
+            self.requests += 1
+            return getattr(self.exchange, method)(*args, **kwargs)
+        except ccxt.BaseError as exc:
+            raise classify(exc) from None
+
+    def _measure_clock(self) -> None:
+        # ccxt subtracts `timeDifference` from every signed request's timestamp; fra subtracts
+        # it too (`now_ms`), so the engine runs on the exchange's clock.
+        self.requests += 1
+        before = self.exchange.milliseconds()
+        server = int(self.exchange.fetch_time())
+        after = self.exchange.milliseconds()
+        self.exchange.options["timeDifference"] = (before + after) // 2 - server
+        self._clock_measured = True
+
+    @property
+    def skew_ms(self) -> int:
+        """Local clock minus the exchange's, as last measured."""
+        return int(self.exchange.options.get("timeDifference", 0))
+
+    def now_ms(self) -> int:
+        if not self._clock_measured and self.exchange.has.get("fetchTime"):
+            self.once("fetch_time")
+        return int(self.exchange.milliseconds() - self.skew_ms)
