@@ -16,7 +16,6 @@ from fra.engine.interrupts import StopFlag
 from fra.errors import BadInput, Refused
 from fra.settings import Settings
 from fra.store.db import Store
-
 from fra.venues.base import VenueError
 
 if TYPE_CHECKING:
@@ -71,7 +70,9 @@ class App:
                 markets_ttl_ms=s.markets_ttl_minutes * 60_000,
             )
         except VenueError as exc:
-            raise BadInput(str(exc), "choose an exchange with perpetual swaps (FRA_VENUE)") from None
+            raise BadInput(
+                str(exc), "choose an exchange with perpetual swaps (FRA_VENUE)"
+            ) from None
 
     @cached_property
     def caller(self) -> Caller:
@@ -90,6 +91,18 @@ class App:
 
     @cached_property
     def executor(self) -> Executor:
+        if self.settings.mode == "live":
+            from fra.venues.binance_live import BinanceLive
+            from fra.venues.ccxt_market import CcxtMarket
+
+            market = self.market
+            assert isinstance(market, CcxtMarket)
+            return BinanceLive(
+                self.caller,
+                market,
+                leverage=self.settings.risk.leverage,
+                margin_mode=self.settings.live.margin_mode,
+            )
         from fra.venues.paper import PaperExecutor
 
         return PaperExecutor(
@@ -100,8 +113,23 @@ class App:
             fill_delay_ms=self.settings.paper.fill_delay_ms,
         )
 
+    def ready(self, *, opening: bool) -> None:
+        """Build the venue and, in live mode, check the account before anything is written:
+        a wrong key or a key that can withdraw stops the command with the state file untouched.
+
+        Commands that only reduce risk (close, emergency-stop) pass opening=False: a key with
+        withdrawal rights is then a warning, so positions can still be closed."""
+        self.market.markets()
+        if self.settings.mode != "live":
+            return
+        from fra.engine.preflight import check_live_account
+
+        check_live_account(self, opening=opening)
+
     def now_ms(self) -> int:
         """Time as the venue sees it; without building the venue for read-only commands."""
+        if "market" in self.__dict__ and not self.settings.simulated:
+            return self.market.now_ms()  # the exchange's clock, measured once per process
         return self.clock()
 
     @property

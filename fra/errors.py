@@ -54,3 +54,18 @@ class LockHeld(FraError):
 
 class Interrupted(FraError):
     exit_code = ExitCode.INTERRUPTED
+
+
+def from_venue(exc: Exception, venue: str) -> FraError:
+    """A venue's failure (fra.venues.base.VenueError) as the error the user sees."""
+    if getattr(exc, "kind", "") == "auth":
+        return BadInput(
+            f"{venue} rejected the API key ({exc})",
+            "check FRA_API_KEY/FRA_API_SECRET, the key's IP whitelist and that it is enabled",
+        )
+    if getattr(exc, "temporary", False):
+        return VenueFailure(
+            f"{venue} did not answer after retries ({exc})",
+            "temporary: the next `fra run-cycle` retries and reconciles anything half-done",
+        )
+    return VenueFailure(f"{venue} refused a request ({exc})", "`fra doctor` checks the set-up")

@@ -147,7 +147,8 @@ class Settings(BaseSettings):
         "paper", description="paper: simulated fills; live: real orders (needs FRA_LIVE__CONFIRM)"
     )
     venue: str = Field(
-        "binance", description="Exchange id as ccxt knows it (binance, bybit, okx, ...) or simulated"
+        "binance",
+        description="Exchange id as ccxt knows it (binance, bybit, okx, ...) or simulated",
     )
     venue_url: str | None = Field(
         None, description="Send the exchange's API requests here instead (the local emulator)"

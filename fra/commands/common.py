@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from fra.errors import ExitCode, FraError, LockHeld, StateError, VenueFailure
+from fra.errors import ExitCode, FraError, LockHeld, StateError, VenueFailure, from_venue
 from fra.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -41,8 +41,13 @@ def fail(exc: FraError) -> typer.Exit:
 
 def guarded(fn: Callable[[], T]) -> T:
     """Run a command body; FraErrors become one line on stderr and their exit code."""
+    from fra.venues.base import VenueError
+
     try:
-        return fn()
+        try:
+            return fn()
+        except VenueError as venue_exc:
+            raise from_venue(venue_exc, "the exchange") from None
     except FraError as exc:
         log = logging.getLogger("fra")
         if log.handlers:

@@ -17,7 +17,8 @@ from fra.engine.market import rank_snapshot, scan
 from fra.engine.open import OpenRefused, execute_open, plan_open
 from fra.engine.reconcile import reconcile
 from fra.engine.safety import close_all_held, margin_check, measure_margins
-from fra.errors import ExitCode, FraError
+from fra.errors import ExitCode, FraError, from_venue
+from fra.venues.base import VenueError
 
 log = logging.getLogger("fra.cycle")
 
@@ -68,6 +69,7 @@ def run_cycle(app: App) -> CycleReport:
     """reconcile -> settle funding -> margin-check -> scan -> rank -> close -> open -> record."""
     stop = app.stop
     report = CycleReport()
+    app.ready(opening=True)
     with app.store.tx():
         report.cycle_id = app.store.start_cycle(app.now_ms())
     try:
@@ -128,11 +130,14 @@ def run_cycle(app: App) -> CycleReport:
         # Measured again so that positions opened in this cycle have a ratio on record too.
         ratios = {leg.position_id: leg.ratio for leg in measure_margins(app)}
         _finish(app, report, ratios, report.exit_code)
-    except FraError as exc:
-        report.outcome = "interrupted" if exc.exit_code == ExitCode.INTERRUPTED else "error"
-        report.error = str(exc)
-        _finish(app, report, {}, exc.exit_code)
-        raise
+    except (FraError, VenueError) as exc:
+        error = exc if isinstance(exc, FraError) else from_venue(exc, app.settings.venue)
+        report.outcome = "interrupted" if error.exit_code == ExitCode.INTERRUPTED else "error"
+        report.error = str(error)
+        _finish(app, report, {}, error.exit_code)
+        if error is exc:
+            raise
+        raise error from None
     except Exception as exc:
         # A bug: record it so the cycle is not left "running" forever, then let it surface.
         report.outcome = "error"

@@ -78,9 +78,7 @@ class CcxtMarket:
 
     simulated = False
 
-    def __init__(
-        self, call: Caller, store: Store, *, cache_key: str, markets_ttl_ms: int
-    ) -> None:
+    def __init__(self, call: Caller, store: Store, *, cache_key: str, markets_ttl_ms: int) -> None:
         self.call = call
         self.exchange = call.exchange
         self.name: str = self.exchange.id
@@ -293,7 +291,9 @@ class CcxtMarket:
         markets = self.markets()
         out: dict[str, Ticker] = {}
         for kind in ("spot", "swap"):
-            wanted = {s for s, m in markets.items() if (m.type is MarketType.PERP) == (kind == "swap")}
+            wanted = {
+                s for s, m in markets.items() if (m.type is MarketType.PERP) == (kind == "swap")
+            }
             raw = self._bulk_tickers(kind, wanted)
             missing_touch = [s for s in wanted if s in raw and not raw[s].get("bid")]
             if missing_touch and self.exchange.has.get("fetchBidsAsks"):

@@ -1,0 +1,290 @@
+"""Live execution on Binance (spot + USDⓈ-M perpetuals) through ccxt.
+
+The sibling of `PaperExecutor`: the engine cannot tell them apart, except that these orders
+are real. Everything here is a translation between fra's records and Binance's answers; every
+decision (sizing, hedging, unwinding) stays in the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from fra.core.models import (
+    FundingPayment,
+    Market,
+    MarketType,
+    OrderRequest,
+    OrderResult,
+    OrderStatus,
+    PerpMargin,
+    Side,
+)
+from fra.venues.base import VenueError
+from fra.venues.ccxt_market import QUOTE, CcxtMarket, dec
+from fra.venues.exchange import Caller
+
+log = logging.getLogger("fra.live")
+
+ZERO = Decimal(0)
+LIQUIDATION = "autoclose-"  # Binance's client id prefix of the orders its liquidation engine places
+
+
+class KeyCanWithdraw(Exception):
+    """The API key may withdraw funds: fra refuses it unless told otherwise."""
+
+
+class BinanceLive:
+    mode = "live"
+
+    def __init__(
+        self, call: Caller, market: CcxtMarket, *, leverage: int, margin_mode: str
+    ) -> None:
+        self.call = call
+        self.market = market
+        self.leverage = leverage
+        self.margin_mode = margin_mode
+        self._prepared: set[str] = set()
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def key_permissions(self) -> dict[str, Any]:
+        """Binance's own account of what the key may do (withdrawals, futures, IP limits)."""
+        return dict(self.call("sapi_get_account_apirestrictions"))
+
+    def ensure_one_way_mode(self) -> None:
+        """fra's shorts are plain negative positions: the account must not be in hedge mode."""
+        answer = self.call("fetch_position_mode", None, {"type": "swap"})
+        if answer.get("hedged"):
+            self._set_up("set_position_mode", False, None, {"type": "swap"})
+
+    def prepare(self, symbol: str) -> None:
+        """Margin mode and leverage of a perpetual, set before its first order in a process."""
+        if symbol in self._prepared:
+            return
+        self._set_up("set_margin_mode", self.margin_mode, symbol)
+        self._set_up("set_leverage", self.leverage, symbol)
+        self._prepared.add(symbol)
+
+    def _set_up(self, method: str, *args: Any) -> None:
+        try:
+            self.call(method, *args)
+        except VenueError as exc:
+            if exc.kind != "no_change":  # "No need to change ...": it already is so
+                raise
+
+    # -- orders ------------------------------------------------------------------------------
+
+    def submit(self, order: OrderRequest) -> OrderResult:
+        market = self.market.markets()[order.symbol]
+        params: dict[str, Any] = {"newClientOrderId": order.client_order_id}
+        if order.market_type is MarketType.PERP:
+            self.prepare(order.symbol)
+            # RESULT: the final fill in the answer, not just an acknowledgement.
+            params["newOrderRespType"] = "RESULT"
+            if order.reduce_only:
+                params["reduceOnly"] = True
+        try:
+            # Once, never retried here: after a timeout the engine looks the id up first.
+            raw = self.call.once(
+                "create_order", order.symbol, "market", order.side.value, order.amount, None, params
+            )
+        except VenueError as exc:
+            if exc.kind == "rejected":
+                found = self.lookup(order.client_order_id, order.symbol)
+                if found is not None:  # "duplicate order": it went through the first time
+                    return found
+                return self._rejected(order, str(exc))
+            raise
+        return self._result(raw, market, order.amount, order.client_order_id)
+
+    def lookup(self, client_order_id: str, symbol: str) -> OrderResult | None:
+        market = self.market.markets().get(symbol)
+        if market is None:
+            raise VenueError(f"{symbol} is no longer listed", kind="bad_symbol")
+        try:
+            raw = self.call("fetch_order", None, symbol, {"origClientOrderId": client_order_id})
+        except VenueError as exc:
+            if exc.kind == "not_found":
+                return None
+            raise
+        return self._result(raw, market, None, client_order_id)
+
+    def _rejected(self, order: OrderRequest, reason: str) -> OrderResult:
+        return OrderResult(
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            status=OrderStatus.REJECTED,
+            requested=order.amount,
+            filled=ZERO,
+            average_price=ZERO,
+            fee=ZERO,
+            fee_currency=QUOTE,
+            timestamp_ms=self.market.now_ms(),
+            reason=reason,
+        )
+
+    def _result(
+        self, raw: dict[str, Any], market: Market, requested: Decimal | None, cid: str
+    ) -> OrderResult:
+        filled = dec(raw.get("filled")) or ZERO
+        average = dec(raw.get("average")) or ZERO
+        if not average and filled:
+            average = (dec(raw.get("cost")) or ZERO) / filled
+        status = _STATUS.get(raw.get("status") or "", OrderStatus.REJECTED)
+        if status is OrderStatus.FILLED and requested is not None and filled < requested:
+            status = OrderStatus.PARTIAL
+        if status is OrderStatus.REJECTED and filled:
+            status = OrderStatus.PARTIAL  # expired after a partial fill (IOC)
+        fee, currency = self._fee(raw, market, filled, average)
+        return OrderResult(
+            client_order_id=raw.get("clientOrderId") or cid,
+            symbol=market.symbol,
+            side=Side(raw["side"]),
+            status=status,
+            requested=dec(raw.get("amount")) or requested or filled,
+            filled=filled,
+            average_price=average,
+            fee=fee,
+            fee_currency=currency,
+            timestamp_ms=int(raw.get("timestamp") or raw.get("lastTradeTimestamp") or 0)
+            or self.market.now_ms(),
+            exchange_order_id=str(raw.get("id") or ""),
+        )
+
+    def _fee(
+        self, raw: dict[str, Any], market: Market, filled: Decimal, average: Decimal
+    ) -> tuple[Decimal, str]:
+        """The fee in the base coin or USDT, the two currencies fra's books know."""
+        fees = raw.get("fees") or ([raw["fee"]] if raw.get("fee") else [])
+        total = {}
+        for f in fees:
+            if f and f.get("cost") is not None and f.get("currency"):
+                total[f["currency"]] = total.get(f["currency"], ZERO) + (dec(f["cost"]) or ZERO)
+        if not total and filled:
+            # Futures answers and order look-ups carry no commission: a market order pays the
+            # account's taker rate, in the base coin for spot buys, in USDT otherwise.
+            if market.type is MarketType.SPOT and raw.get("side") == "buy":
+                return filled * market.taker_fee, market.base
+            return filled * average * market.taker_fee, QUOTE
+        if not total:
+            return ZERO, QUOTE
+        if len(total) == 1 and next(iter(total)) in (market.base, QUOTE):
+            currency, amount = next(iter(total.items()))
+            return amount, currency
+        # Paid in BNB (or mixed): valued in USDT at the coin's current price.
+        value = ZERO
+        for currency, amount in total.items():
+            if currency == QUOTE:
+                value += amount
+            elif currency == market.base:
+                value += amount * average
+            else:
+                value += amount * self._price(f"{currency}/{QUOTE}")
+        return value, QUOTE
+
+    def _price(self, symbol: str) -> Decimal:
+        ticker = self.call("fetch_ticker", symbol)
+        return dec(ticker.get("last")) or ZERO
+
+    # -- account -----------------------------------------------------------------------------
+
+    def balances(self) -> tuple[dict[str, Decimal], Decimal]:
+        """(spot free balances by coin, futures wallet's available USDT)."""
+        spot = self.call("fetch_balance", {"type": "spot"})
+        futures = self.call("fetch_balance", {"type": "future"})
+        free = {k: dec(v) or ZERO for k, v in (spot.get("free") or {}).items()}
+        return free, dec((futures.get("free") or {}).get(QUOTE)) or ZERO
+
+    def free_quote(self) -> Decimal:
+        # Binance keeps spot and futures money apart: a position needs its notional in the spot
+        # wallet and notional/leverage in the futures one. Expressed as one figure the engine
+        # divides by (1 + 1/leverage + fees), the smaller side binds.
+        spot, futures = self.balances()
+        notional = min(spot.get(QUOTE, ZERO), futures * self.leverage)
+        return notional * (1 + Decimal(1) / self.leverage)
+
+    def perp_margin(self, symbol: str) -> PerpMargin | None:
+        positions = self.call("fetch_positions", [symbol])
+        for p in positions:
+            contracts = dec(p.get("contracts")) or ZERO
+            if p.get("symbol") != symbol or not contracts:
+                continue
+            info = p.get("info") or {}
+            mark = dec(p.get("markPrice")) or self.market.funding_quote(symbol).mark_price
+            margin = dec(info.get("isolatedWallet")) or dec(p.get("collateral")) or ZERO
+            maintenance = dec(p.get("maintenanceMargin"))
+            if maintenance is None:
+                rate = self.market.markets()[symbol].maintenance_margin_rate
+                maintenance = contracts * mark * rate
+            return PerpMargin(
+                symbol=symbol,
+                amount=contracts,
+                entry_price=dec(p.get("entryPrice")) or ZERO,
+                mark_price=mark,
+                margin=margin,
+                maintenance_margin=maintenance,
+            )
+        return None
+
+    def perp_positions(self) -> dict[str, Decimal]:
+        """Every USDT perpetual the account is short on the exchange: symbol -> amount."""
+        out = {}
+        for p in self.call("fetch_positions", None):
+            contracts = dec(p.get("contracts")) or ZERO
+            if contracts and p.get("side") == "short":
+                out[p["symbol"]] = contracts
+        return out
+
+    def funding_payments(self, symbol: str, since_ms: int, until_ms: int) -> list[FundingPayment]:
+        rows = self.call("fetch_funding_history", symbol, since_ms + 1, 1000, {"until": until_ms})
+        settled = {s.time_ms: s for s in self.market.funding_history(symbol, since_ms, until_ms)}
+        out = []
+        for r in rows:
+            when = int(r["timestamp"])
+            if not since_ms < when <= until_ms:
+                continue
+            # Income rows carry no rate: take the settlement's, matched to the second.
+            match = settled.get(when) or next(
+                (s for t, s in settled.items() if abs(t - when) < 60_000), None
+            )
+            amount = dec(r.get("amount")) or ZERO
+            mark = match.mark_price if match else ZERO
+            rate = match.rate if match else ZERO
+            out.append(
+                FundingPayment(
+                    symbol=symbol,
+                    time_ms=when,
+                    amount=amount,
+                    rate=rate,
+                    mark_price=mark,
+                    position_amount=abs(amount / (mark * rate)) if mark and rate else ZERO,
+                )
+            )
+        return out
+
+    def venue_orders(self, symbol: str, since_ms: int) -> list[OrderResult]:
+        """Orders Binance's liquidation engine placed on the account (forced orders)."""
+        market = self.market.markets().get(symbol)
+        if market is None:
+            return []
+        exchange_id = self.call.exchange.market_id(symbol)
+        rows = self.call(
+            "fapiPrivateGetForceOrders", {"symbol": exchange_id, "startTime": since_ms}
+        )
+        out = []
+        for row in rows:
+            raw = self.call.exchange.parse_order(row, self.call.exchange.market(symbol))
+            out.append(self._result(raw, market, None, row.get("clientOrderId") or ""))
+        return out
+
+
+_STATUS = {
+    "closed": OrderStatus.FILLED,
+    "open": OrderStatus.PARTIAL,
+    "canceled": OrderStatus.REJECTED,
+    "expired": OrderStatus.REJECTED,
+    "rejected": OrderStatus.REJECTED,
+}
