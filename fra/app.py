@@ -43,6 +43,7 @@ class App:
     settings: Settings
     store: Store
     stop: StopFlag = field(default_factory=StopFlag)
+    _ready: bool | None = field(default=None, init=False)  # checked for opening, or closing
 
     @cached_property
     def clock(self) -> Callable[[], int]:
@@ -119,12 +120,15 @@ class App:
 
         Commands that only reduce risk (close, emergency-stop) pass opening=False: a key with
         withdrawal rights is then a warning, so positions can still be closed."""
+        if self._ready is True or (self._ready is False and not opening):
+            return
         self.market.markets()
         if self.settings.mode != "live":
             return
         from fra.engine.preflight import check_live_account
 
         check_live_account(self, opening=opening)
+        self._ready = opening
 
     def now_ms(self) -> int:
         """Time as the venue sees it; without building the venue for read-only commands."""

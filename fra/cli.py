@@ -9,6 +9,7 @@ import typer
 from fra.commands import (
     close,
     config,
+    doctor,
     emergency_stop,
     install_timer,
     loop,
@@ -35,9 +36,12 @@ app = typer.Typer(
 def root(
     ctx: typer.Context,
     db: Path = typer.Option(None, "--db", help="State file (default: FRA_DB or ./state.db)."),
+    venue: str = typer.Option(
+        None, "--venue", help="Exchange id (binance, bybit, okx, ...) or simulated; FRA_VENUE."
+    ),
 ) -> None:
     """Funding-rate arbitrage: buy spot, short the perpetual, collect funding."""
-    ctx.obj = Options(db=db)
+    ctx.obj = Options(db=db, venue=venue)
 
 
 app.command("scan")(scan.scan)
@@ -51,6 +55,7 @@ app.command("resume")(emergency_stop.resume)
 app.command("status")(status.status)
 app.command("positions")(positions.positions)
 app.command("config")(config.config)
+app.command("doctor")(doctor.doctor)
 app.command("loop")(loop.loop)
 app.command("install-timer")(install_timer.install_timer)
 

@@ -41,6 +41,7 @@ def close(
         s = settings(ctx)
         setup_logging(s)
         with cycle_lock(s, s.lock_wait_seconds), open_app(s) as app:
+            app.ready(opening=False)
             closed = []
             with deferred_signals(app.stop):
                 if unprofitable:

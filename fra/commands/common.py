@@ -25,13 +25,14 @@ JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table."
 class Options:
     """Global flags given before the subcommand (`fra --db other.db status`)."""
 
-    def __init__(self, db: Path | None = None) -> None:
+    def __init__(self, db: Path | None = None, venue: str | None = None) -> None:
         self.db = db
+        self.venue = venue
 
 
 def settings(ctx: typer.Context, **overrides: Any) -> Settings:
     opts: Options = ctx.obj if isinstance(ctx.obj, Options) else Options()
-    return load_settings(db=opts.db, **overrides)
+    return load_settings(db=opts.db, venue=opts.venue, **overrides)
 
 
 def fail(exc: FraError) -> typer.Exit:

@@ -33,6 +33,7 @@ def emergency_stop(
             print(f"HALTED: {reason}")
         with cycle_lock(s, EMERGENCY_LOCK_WAIT), open_app(s) as app, deferred_signals(app.stop):
             # Signals wait: an emergency stop interrupted half-way would leave single legs.
+            app.ready(opening=False)
             closed = close_all_held(app, f"emergency stop: {reason}")
         for p in closed:
             print(describe(p))

@@ -21,6 +21,7 @@ def margin_check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         s = settings(ctx)
         setup_logging(s)
         with cycle_lock(s, s.lock_wait_seconds), open_app(s) as app:
+            app.ready(opening=False)
             with deferred_signals(app.stop):
                 report = check(app)
             label = app.venue_label

@@ -236,6 +236,7 @@ def open_position(app: App, symbol: str | None, size_usd: Decimal | None) -> Pos
     """`fra open`: the named pair, or the best-ranked pair that passes every check."""
     if size_usd is not None and size_usd <= 0:
         raise BadInput(f"size must be positive, got {size_usd}", "pass --size in USD, e.g. 500")
+    app.ready(opening=True)
     markets = app.market.markets()
     held = app.store.positions(HELD_STATES)
     if symbol is not None:

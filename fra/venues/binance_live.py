@@ -50,13 +50,11 @@ class BinanceLive:
     # -- set-up ------------------------------------------------------------------------------
 
     def key_permissions(self) -> dict[str, Any]:
-        """Binance's own account of what the key may do (withdrawals, futures, IP limits)."""
-        return dict(self.call("sapi_get_account_apirestrictions"))
+        return key_permissions(self.call)
 
     def ensure_one_way_mode(self) -> None:
         """fra's shorts are plain negative positions: the account must not be in hedge mode."""
-        answer = self.call("fetch_position_mode", None, {"type": "swap"})
-        if answer.get("hedged"):
+        if position_mode_hedged(self.call):
             self._set_up("set_position_mode", False, None, {"type": "swap"})
 
     def prepare(self, symbol: str) -> None:
@@ -191,18 +189,11 @@ class BinanceLive:
 
     # -- account -----------------------------------------------------------------------------
 
-    def balances(self) -> tuple[dict[str, Decimal], Decimal]:
-        """(spot free balances by coin, futures wallet's available USDT)."""
-        spot = self.call("fetch_balance", {"type": "spot"})
-        futures = self.call("fetch_balance", {"type": "future"})
-        free = {k: dec(v) or ZERO for k, v in (spot.get("free") or {}).items()}
-        return free, dec((futures.get("free") or {}).get(QUOTE)) or ZERO
-
     def free_quote(self) -> Decimal:
         # Binance keeps spot and futures money apart: a position needs its notional in the spot
         # wallet and notional/leverage in the futures one. Expressed as one figure the engine
         # divides by (1 + 1/leverage + fees), the smaller side binds.
-        spot, futures = self.balances()
+        spot, futures = balances(self.call)
         notional = min(spot.get(QUOTE, ZERO), futures * self.leverage)
         return notional * (1 + Decimal(1) / self.leverage)
 
@@ -279,6 +270,23 @@ class BinanceLive:
             raw = self.call.exchange.parse_order(row, self.call.exchange.market(symbol))
             out.append(self._result(raw, market, None, row.get("clientOrderId") or ""))
         return out
+
+
+def key_permissions(call: Caller) -> dict[str, Any]:
+    """Binance's own account of what the key may do (withdrawals, futures, IP limits)."""
+    return dict(call("sapi_get_account_apirestrictions"))
+
+
+def balances(call: Caller) -> tuple[dict[str, Decimal], Decimal]:
+    """(spot free balances by coin, futures wallet's available USDT)."""
+    spot = call("fetch_balance", {"type": "spot"})
+    futures = call("fetch_balance", {"type": "future"})
+    free = {k: dec(v) or ZERO for k, v in (spot.get("free") or {}).items()}
+    return free, dec((futures.get("free") or {}).get(QUOTE)) or ZERO
+
+
+def position_mode_hedged(call: Caller) -> bool:
+    return bool(call("fetch_position_mode", None, {"type": "swap"}).get("hedged"))
 
 
 _STATUS = {

@@ -1,0 +1,170 @@
+"""`fra doctor`: is this set-up able to trade? Each check says what is wrong and how to fix it.
+
+It reads from the exchange and never writes: not to the exchange, not to the state file.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import TYPE_CHECKING, NamedTuple
+
+from fra.settings import Settings
+from fra.venues.base import VenueError
+
+if TYPE_CHECKING:
+    from fra.venues.exchange import Caller
+
+SKEW_WARN_MS = 1000
+
+
+class Check(NamedTuple):
+    name: str
+    status: str  # "ok", "warn" or "fail"
+    detail: str
+    fix: str = ""
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    if settings.simulated:
+        return [Check("venue", "ok", "simulated market: offline, nothing to connect to")]
+    from fra.venues.exchange import Caller, build_exchange
+
+    s = settings
+    exchange = build_exchange(
+        s.venue,
+        api_key=s.api_key.get_secret_value() if s.api_key else None,
+        api_secret=s.api_secret.get_secret_value() if s.api_secret else None,
+        url=s.venue_url,
+        timeout_seconds=s.venue_timeout_seconds,
+    )
+    call = Caller(exchange, retries=1)
+    checks: list[Check] = []
+    where = s.venue_url or s.venue
+    try:
+        started = time.monotonic()
+        call.now_ms()
+        latency = (time.monotonic() - started) * 1000
+    except VenueError as exc:
+        return [Check("connectivity", "fail", f"{where} unreachable: {exc}", _NET_FIX)]
+    checks.append(Check("connectivity", "ok", f"{where} answered in {latency:.0f} ms"))
+    skew = call.skew_ms
+    checks.append(
+        Check(
+            "clock",
+            "warn" if abs(skew) > SKEW_WARN_MS else "ok",
+            f"local clock is {skew:+d} ms off the exchange's (fra signs with the exchange's)",
+            "sync the clock: `timedatectl set-ntp true` or chrony"
+            if abs(skew) > SKEW_WARN_MS
+            else "",
+        )
+    )
+    try:
+        call("load_markets", True)
+        from fra.venues.ccxt_market import relevant_markets
+
+        raw = relevant_markets(exchange.markets)
+        perps = sum(1 for m in raw if m.get("swap"))
+        if not perps:
+            checks.append(
+                Check("markets", "fail", f"{s.venue} lists no USDT perpetual swaps", _VENUE_FIX)
+            )
+        else:
+            checks.append(
+                Check("markets", "ok", f"{perps} USDT perpetuals, {len(raw) - perps} spot")
+            )
+    except VenueError as exc:
+        checks.append(Check("markets", "fail", str(exc), _VENUE_FIX))
+    if not exchange.has.get("fetchFundingRates") and not exchange.has.get("fetchFundingRate"):
+        checks.append(Check("funding data", "fail", f"{s.venue} publishes none", _VENUE_FIX))
+    if s.api_key is None:
+        status = "fail" if s.mode == "live" else "ok"
+        checks.append(
+            Check(
+                "api key",
+                status,
+                "none set: public data, default fees",
+                _KEY_FIX if status == "fail" else "",
+            )
+        )
+        return checks
+    if s.venue != "binance":
+        checks.append(Check("api key", "ok", "set; account checks exist for binance only"))
+        return checks
+    checks += _binance_account(call, s)
+    return checks
+
+
+def _binance_account(call: Caller, s: Settings) -> list[Check]:
+    from fra.venues.binance_live import balances, key_permissions, position_mode_hedged
+
+    checks: list[Check] = []
+    try:
+        perms = key_permissions(call)
+    except VenueError as exc:
+        return [Check("api key", "fail", f"rejected: {exc}", _KEY_FIX)]
+    checks.append(Check("api key", "ok", "accepted"))
+    if perms.get("enableWithdrawals"):
+        allowed = s.live.allow_withdrawal_key
+        checks.append(
+            Check(
+                "withdrawals",
+                "warn" if allowed else "fail",
+                "the key can withdraw funds"
+                + (" (allowed by FRA_LIVE__ALLOW_WITHDRAWAL_KEY)" if allowed else ""),
+                "create a key without withdrawal permission",
+            )
+        )
+    else:
+        checks.append(Check("withdrawals", "ok", "the key cannot withdraw"))
+    missing = [
+        n
+        for n, k in (("spot", "enableSpotAndMarginTrading"), ("futures", "enableFutures"))
+        if not perms.get(k)
+    ]
+    checks.append(
+        Check(
+            "trading rights",
+            "fail" if missing else "ok",
+            f"the key may not trade {' or '.join(missing)}" if missing else "spot and futures",
+            "enable them on the key at Binance" if missing else "",
+        )
+    )
+    if not perms.get("ipRestrict"):
+        checks.append(
+            Check(
+                "ip whitelist",
+                "warn",
+                "the key works from any IP",
+                "restrict it to this machine's IP",
+            )
+        )
+    try:
+        hedged = position_mode_hedged(call)
+        checks.append(
+            Check(
+                "position mode",
+                "warn" if hedged else "ok",
+                "hedge mode (fra switches it to one-way before trading)" if hedged else "one-way",
+            )
+        )
+        spot, futures = balances(call)
+        usdt = spot.get("USDT", Decimal(0))
+        checks.append(
+            Check(
+                "balances",
+                "ok" if usdt > 0 and futures > 0 else "warn",
+                f"spot {usdt:.2f} USDT free, futures {futures:.2f} USDT available",
+                ""
+                if usdt > 0 and futures > 0
+                else "fund both wallets: spot buys, futures holds the short's margin",
+            )
+        )
+    except VenueError as exc:
+        checks.append(Check("account", "fail", str(exc), _KEY_FIX))
+    return checks
+
+
+_NET_FIX = "check the network, FRA_VENUE_URL and the exchange's status page"
+_VENUE_FIX = "choose an exchange with USDT perpetual swaps (FRA_VENUE)"
+_KEY_FIX = "set FRA_API_KEY and FRA_API_SECRET to a key with spot and futures trading enabled"
