@@ -10,6 +10,7 @@ from fra.core.models import Side
 from fra.core.positions import HELD_STATES, Position, PositionState
 from fra.core.sizing import floor_step
 from fra.engine.funding import settle_and_reload
+from fra.engine.market import delisted
 from fra.engine.orders import place, reload, resolve_pending
 from fra.errors import BadInput
 
@@ -21,7 +22,9 @@ MAX_ATTEMPTS = 3
 def spot_sellable(app: App, position: Position) -> Decimal:
     """Spot that can be sold now without leaving the short unhedged: what is held beyond the
     remaining short, on the step and above the minimums. Below that it is dust."""
-    market = app.market.markets()[position.spot_symbol]
+    market = app.market.markets().get(position.spot_symbol)
+    if market is None:
+        return Decimal(0)  # delisted: nothing can be sold
     spare = position.spot_held - max(position.perp_short, Decimal(0))
     amount = floor_step(max(spare, Decimal(0)), market.amount_step)
     if amount < market.min_amount or amount <= 0:
@@ -47,8 +50,9 @@ def flatten(app: App, position: Position, final: PositionState, reason: str) -> 
         position = reload(app, position)
     position = settle_and_reload(app, position)
     purpose = "close" if final is PositionState.CLOSED else "unwind"
+    gone = delisted(app, position)
     for _ in range(MAX_ATTEMPTS):
-        if position.perp_short > 0:
+        if position.perp_short > 0 and position.perp_symbol not in gone:
             place(
                 app,
                 position,
@@ -72,11 +76,19 @@ def flatten(app: App, position: Position, final: PositionState, reason: str) -> 
             position = reload(app, position)
         if position.perp_short <= 0 and spot_sellable(app, position) == 0:
             break
+        if gone:
+            break  # the delisted leg cannot trade: retrying changes nothing
     if position.perp_short > 0 or spot_sellable(app, position) > 0:
         note = (
             f"close incomplete after {MAX_ATTEMPTS} attempts: short {position.perp_short},"
             f" spot {position.spot_held} left; the next cycle retries"
         )
+        if gone:
+            note = (
+                f"{' and '.join(gone)} no longer listed on {app.market.name}: short"
+                f" {position.perp_short}, spot {position.spot_held} left; the exchange settles a"
+                " delisted perpetual itself, close the rest on the exchange"
+            )
         log.error("position %s: %s", position.id, note)
         with app.store.tx():
             app.store.set_position_state(position.id, position.state, note=note)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fra.app import App
 from fra.core.positions import HELD_STATES, Payment, Position
+from fra.engine.market import delisted
 from fra.engine.orders import reload
 
 
@@ -15,7 +16,7 @@ def first_perp_fill_ms(position: Position) -> int | None:
 def settle_position(app: App, position: Position) -> int:
     """Record funding settled while the short was held; returns how many payments were new."""
     since = first_perp_fill_ms(position)
-    if since is None:
+    if since is None or position.perp_symbol in delisted(app, position):
         return 0
     until = position.closed_ms or app.now_ms()
     payments = app.executor.funding_payments(position.perp_symbol, since, until)

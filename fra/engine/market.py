@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fra.app import App
 from fra.core.models import Snapshot
+from fra.core.positions import Position
 from fra.core.ranking import Ranked, RankParams, rank
 from fra.core.scan import snapshot_rows
 from fra.errors import BadInput
@@ -20,6 +21,15 @@ def scan(app: App) -> Snapshot:
         snapshot_id = app.store.save_snapshot(market.name, market.simulated, taken, rows)
         app.store.prune_snapshots(KEEP_SNAPSHOTS)
     return Snapshot(id=snapshot_id, venue=market.name, taken_ms=taken, rows=tuple(rows))
+
+
+def delisted(app: App, position: Position) -> list[str]:
+    """The position's markets the venue no longer lists (delisted, or halted for settlement).
+
+    Nothing can be traded or read on those; the position is kept, with a note, until the
+    exchange settles it and the user closes the rest (see README, "Delisted symbols")."""
+    markets = app.market.markets()
+    return [s for s in (position.perp_symbol, position.spot_symbol) if s not in markets]
 
 
 def rank_params(app: App) -> RankParams:

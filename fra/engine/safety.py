@@ -12,6 +12,7 @@ from fra.core.positions import HELD_STATES, Position, PositionState
 from fra.core.risk import MarginLevel, margin_level, worst
 from fra.engine.close import flatten
 from fra.engine.funding import first_perp_fill_ms
+from fra.engine.market import delisted
 from fra.engine.orders import reload
 
 log = logging.getLogger("fra.safety")
@@ -43,7 +44,9 @@ def settle_liquidations(app: App) -> list[Position]:
     """Shorts the venue closed by itself: record its orders, sell the spot they hedged."""
     out: list[Position] = []
     for position in app.store.positions(HELD_STATES):
-        if position.perp_short <= 0 or app.executor.perp_margin(position.perp_symbol):
+        if position.perp_short <= 0 or position.perp_symbol in delisted(app, position):
+            continue
+        if app.executor.perp_margin(position.perp_symbol):
             continue
         since = first_perp_fill_ms(position) or position.created_ms
         known = {f.client_order_id for f in position.fills}
@@ -92,6 +95,9 @@ def measure_margins(app: App) -> list[LegMargin]:
     legs: list[LegMargin] = []
     for position in app.store.positions(HELD_STATES):
         if position.perp_short <= 0:
+            continue
+        if position.perp_symbol in delisted(app, position):
+            log.error("position %s: %s is no longer listed", position.id, position.perp_symbol)
             continue
         m = app.executor.perp_margin(position.perp_symbol)
         if m is None:
