@@ -150,7 +150,7 @@ def open_app(settings: Settings) -> Iterator[App]:
     existed = path.exists()
     store = Store.open(path)
     try:
-        check_binding(store, settings)
+        settings = check_binding(store, settings)
         yield App(settings, store)
         if store.meta("venue") is None and not store.is_empty():
             with store.tx():
@@ -166,11 +166,16 @@ def open_app(settings: Settings) -> Iterator[App]:
         store.close()
 
 
-def check_binding(store: Store, settings: Settings) -> None:
-    """A state file holds one venue's and one mode's positions and balances: never mix them."""
+def check_binding(store: Store, settings: Settings) -> Settings:
+    """A state file holds one venue's and one mode's positions and balances: never mix them.
+
+    A venue left at its default follows the file (`fra status` on a simulated state file shows
+    it as such); one set explicitly must match."""
     venue, mode = store.meta("venue"), store.meta("mode")
+    if venue is not None and venue != settings.venue and "venue" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"venue": venue})
     if venue is None or (venue, mode) == (settings.venue, settings.mode):
-        return
+        return settings
     raise BadInput(
         f"{store.path} holds {mode} trading on {venue}, not {settings.mode} on {settings.venue}",
         f"use another state file for {settings.venue} {settings.mode} (--db or FRA_DB), "

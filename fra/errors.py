@@ -63,6 +63,8 @@ def from_venue(exc: Exception, venue: str) -> FraError:
             f"{venue} rejected the API key ({exc})",
             "check FRA_API_KEY/FRA_API_SECRET, the key's IP whitelist and that it is enabled",
         )
+    if getattr(exc, "kind", "") == "unsupported":
+        return BadInput(str(exc), "choose an exchange with USDT perpetual swaps (FRA_VENUE)")
     if getattr(exc, "temporary", False):
         return VenueFailure(
             f"{venue} did not answer after retries ({exc})",

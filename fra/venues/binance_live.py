@@ -89,6 +89,8 @@ class BinanceLive:
                 "create_order", order.symbol, "market", order.side.value, order.amount, None, params
             )
         except VenueError as exc:
+            if exc.kind == "bad_symbol":
+                self.market.expire_markets()
             if exc.kind == "rejected":
                 found = self.lookup(order.client_order_id, order.symbol)
                 if found is not None:  # "duplicate order": it went through the first time

@@ -104,7 +104,26 @@ class CcxtMarket:
             raw = self._raw_markets()
             fees = self._account_fees()
             self._markets = {m["symbol"]: self._market(m, fees) for m in raw}
+            if not any(m.type is MarketType.PERP for m in self._markets.values()):
+                raise VenueError(
+                    f"{self.name} lists no {QUOTE}-settled perpetual swaps", kind="unsupported"
+                )
         return dict(self._markets)
+
+    def _call(self, method: str, *args: Any) -> Any:
+        try:
+            return self.call(method, *args)
+        except VenueError as exc:
+            if exc.kind == "bad_symbol":
+                self.expire_markets()
+            raise
+
+    def expire_markets(self) -> None:
+        """The exchange no longer knows a symbol we have cached: reload the list next time."""
+        cached = self.store.cached(self.cache_key, "markets")
+        if cached is not None:
+            with self.store.tx():
+                self.store.save_cached(self.cache_key, "markets", 0, cached[1])
 
     def _raw_markets(self) -> list[dict[str, Any]]:
         now = int(time.time() * 1000)
@@ -132,7 +151,7 @@ class CcxtMarket:
         fees: dict[str, tuple[Decimal, Decimal]] = {}
         for kind in ("spot", "swap"):
             try:
-                answer = self.call("fetch_trading_fees", {"type": kind})
+                answer = self._call("fetch_trading_fees", {"type": kind})
             except VenueError as exc:
                 log.warning("could not read the account's %s fees (%s); using defaults", kind, exc)
                 continue
@@ -194,10 +213,10 @@ class CcxtMarket:
     def funding_quotes(self) -> dict[str, FundingQuote]:
         perps = [s for s, m in self.markets().items() if m.type is MarketType.PERP]
         if self.exchange.has.get("fetchFundingRates"):
-            rates = self.call("fetch_funding_rates")
+            rates = self._call("fetch_funding_rates")
         else:
             log.warning("%s has no bulk funding call: %d requests", self.name, len(perps))
-            rates = {s: self.call("fetch_funding_rate", s) for s in perps}
+            rates = {s: self._call("fetch_funding_rate", s) for s in perps}
         intervals = self._funding_intervals(refresh=True)
         out = {}
         for symbol in perps:
@@ -210,7 +229,7 @@ class CcxtMarket:
         if symbol not in self.markets() or self.markets()[symbol].type is not MarketType.PERP:
             raise KeyError(f"{symbol} is not a perpetual on {self.name}")
         quote = self._quote(
-            symbol, self.call("fetch_funding_rate", symbol), self._funding_intervals()
+            symbol, self._call("fetch_funding_rate", symbol), self._funding_intervals()
         )
         if quote is None:
             raise VenueError(f"{self.name} gave no usable funding quote for {symbol}")
@@ -225,7 +244,7 @@ class CcxtMarket:
         if not self.exchange.has.get("fetchFundingIntervals"):
             return None
         if self._intervals is None or refresh:
-            answer = self.call("fetch_funding_intervals")
+            answer = self._call("fetch_funding_intervals")
             self._intervals = {
                 s: h for s, r in answer.items() if (h := interval_hours(r.get("interval")))
             }
@@ -298,7 +317,7 @@ class CcxtMarket:
             missing_touch = [s for s in wanted if s in raw and not raw[s].get("bid")]
             if missing_touch and self.exchange.has.get("fetchBidsAsks"):
                 # Binance's futures 24h tickers carry no bid/ask: one more bulk call for them.
-                touch = self.call("fetch_bids_asks", None, {"type": kind})
+                touch = self._call("fetch_bids_asks", None, {"type": kind})
                 for s in missing_touch:
                     if s in touch:
                         raw[s] = {**raw[s], "bid": touch[s]["bid"], "ask": touch[s]["ask"]}
@@ -310,10 +329,10 @@ class CcxtMarket:
 
     def _bulk_tickers(self, kind: str, wanted: set[str]) -> dict[str, dict[str, Any]]:
         if self.exchange.has.get("fetchTickers"):
-            answer = self.call("fetch_tickers", None, {"type": kind})
+            answer = self._call("fetch_tickers", None, {"type": kind})
             return {s: t for s, t in answer.items() if s in wanted}
         log.warning("%s has no bulk ticker call: %d requests", self.name, len(wanted))
-        return {s: self.call("fetch_ticker", s) for s in sorted(wanted)}
+        return {s: self._call("fetch_ticker", s) for s in sorted(wanted)}
 
     def _ticker(self, symbol: str, t: dict[str, Any] | None) -> Ticker | None:
         if t is None:
@@ -331,7 +350,7 @@ class CcxtMarket:
     def order_book(self, symbol: str, limit: int = 50) -> OrderBook:
         if symbol not in self.markets():
             raise KeyError(symbol)
-        book = self.call("fetch_order_book", symbol, limit)
+        book = self._call("fetch_order_book", symbol, limit)
         size = self._contract_size(symbol)
 
         def side(levels: list[list[Any]]) -> tuple[tuple[Decimal, Decimal], ...]:
