@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from fra.engine.interrupts import StopFlag
-from fra.errors import BadInput, Refused
+from fra.errors import BadInput, Refused, from_venue
 from fra.settings import Settings
 from fra.store.db import Store
 from fra.venues.base import VenueError
@@ -151,7 +151,10 @@ def open_app(settings: Settings) -> Iterator[App]:
     store = Store.open(path)
     try:
         settings = check_binding(store, settings)
-        yield App(settings, store)
+        try:
+            yield App(settings, store)
+        except VenueError as exc:
+            raise from_venue(exc, settings.venue) from None
         if store.meta("venue") is None and not store.is_empty():
             with store.tx():
                 store.set_meta("venue", settings.venue)

@@ -22,6 +22,7 @@ _NO_CHANGE_CODES = {-4046, -4059, -4048}
 _AUTH_CODES = {-2014, -2015, -1022, -2008}
 _REJECTED_CODES = {-2010, -2019, -1013, -4164, -4003, -2021, -2022, -4131, -1111}
 _NOT_FOUND_CODES = {-2011, -2013}
+_BUSY_CODES = {-1001, -1003, -1007, -1008}  # internal error, too many requests, timeout, busy
 _CLOCK_CODES = {-1021}  # timestamp outside recvWindow: re-measure the clock and retry
 _CODE = re.compile(r'"code"\s*:\s*(-?\d+)')
 
@@ -42,6 +43,8 @@ def classify(exc: BaseException) -> VenueError:
         kind = "no_change"
     elif code in _CLOCK_CODES:
         kind, temporary = "clock", True
+    elif code in _BUSY_CODES:
+        kind, temporary = "network", True
     elif code in _AUTH_CODES or isinstance(exc, ccxt.AuthenticationError):
         kind = "auth"
     elif code in _NOT_FOUND_CODES or isinstance(exc, ccxt.OrderNotFound):
@@ -54,8 +57,9 @@ def classify(exc: BaseException) -> VenueError:
         kind = "unsupported"
     elif isinstance(exc, ccxt.NoChange):
         kind = "no_change"
-    elif isinstance(exc, ccxt.NetworkError | ccxt.BadResponse):
-        # Timeouts, 429/418, 5xx, maintenance, garbled answers: may well work a moment later.
+    elif isinstance(exc, ccxt.OperationFailed):
+        # Timeouts, 429/418, 5xx, maintenance, internal errors, garbled answers: ccxt's family
+        # of failures that may well succeed a moment later.
         kind, temporary = "network", True
     message = " ".join(str(exc).split())[:300] or type(exc).__name__
     return VenueError(message, temporary=temporary, kind=kind, code=code)
@@ -142,7 +146,8 @@ class Caller:
                 if not exc.temporary or attempt == self.retries:
                     raise
                 delay = min(self.backoff_seconds * 2**attempt, 8.0)
-                log.warning("%s failed (%s); retrying in %.1fs", method, exc, delay)
+                # Logged to the file only: a retry that then succeeds is not worth a cron mail.
+                log.info("%s failed (%s); retrying in %.1fs", method, exc, delay)
                 self.sleep(delay)
                 if exc.kind == "clock":
                     self._clock_measured = False
