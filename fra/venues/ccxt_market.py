@@ -22,7 +22,8 @@ log = logging.getLogger("fra.venue")
 
 QUOTE = "USDT"  # fra's accounts hold USDT; perpetuals settled in anything else are skipped
 ZERO = Decimal(0)
-_HISTORY_PAGE = 1000
+# The most funding-history rows one request may ask for (Binance 1000, Bybit 200, OKX 100).
+_HISTORY_PAGE = {"bybit": 200, "okx": 100}
 
 
 def dec(value: Any) -> Decimal | None:
@@ -213,11 +214,12 @@ class CcxtMarket:
     def funding_quotes(self) -> dict[str, FundingQuote]:
         perps = [s for s, m in self.markets().items() if m.type is MarketType.PERP]
         if self.exchange.has.get("fetchFundingRates"):
-            rates = self._call("fetch_funding_rates")
+            rates = self._call("fetch_funding_rates", None, {"type": "swap"})
         else:
             log.warning("%s has no bulk funding call: %d requests", self.name, len(perps))
             rates = {s: self._call("fetch_funding_rate", s) for s in perps}
         intervals = self._funding_intervals(refresh=True)
+        rates = self._with_mark_prices(rates)
         out = {}
         for symbol in perps:
             quote = self._quote(symbol, rates.get(symbol), intervals)
@@ -228,12 +230,28 @@ class CcxtMarket:
     def funding_quote(self, symbol: str) -> FundingQuote:
         if symbol not in self.markets() or self.markets()[symbol].type is not MarketType.PERP:
             raise KeyError(f"{symbol} is not a perpetual on {self.name}")
-        quote = self._quote(
-            symbol, self._call("fetch_funding_rate", symbol), self._funding_intervals()
-        )
+        rate = self._call("fetch_funding_rate", symbol)
+        rate = self._with_mark_prices({symbol: rate}, [symbol])[symbol]
+        quote = self._quote(symbol, rate, self._funding_intervals())
         if quote is None:
             raise VenueError(f"{self.name} gave no usable funding quote for {symbol}")
         return quote
+
+    def _with_mark_prices(
+        self, rates: dict[str, dict[str, Any]], symbols: list[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """OKX's funding answer has no mark price: one bulk mark-price call fills it in."""
+        if all(r.get("markPrice") for r in rates.values()):
+            return rates
+        if not self.exchange.has.get("fetchMarkPrices"):
+            return rates
+        marks = self._call("fetch_mark_prices", symbols, {"type": "swap"})
+        return {
+            symbol: rate
+            if rate.get("markPrice")
+            else {**rate, "markPrice": (marks.get(symbol) or {}).get("markPrice")}
+            for symbol, rate in rates.items()
+        }
 
     def _funding_intervals(self, refresh: bool = False) -> dict[str, int] | None:
         """Hours between settlements per symbol, from the exchange's interval list if it has one.
@@ -275,30 +293,34 @@ class CcxtMarket:
     def funding_history(self, symbol: str, since_ms: int, until_ms: int) -> list[FundingSettlement]:
         if symbol not in self.markets():
             raise KeyError(symbol)
-        hours = (self._funding_intervals() or {}).get(symbol, 8)
+        current: FundingQuote | None = None  # read once, and only if needed
+        intervals = self._funding_intervals()
+        hours = intervals.get(symbol, 8) if intervals is not None else None
+        page_size = _HISTORY_PAGE.get(self.name, 1000)
         out: list[FundingSettlement] = []
         start = since_ms + 1
         while start <= until_ms:
-            page = self.call(
-                "fetch_funding_rate_history",
-                symbol,
-                start,
-                _HISTORY_PAGE,
-                {"until": until_ms},
+            page = self._call(
+                "fetch_funding_rate_history", symbol, start, page_size, {"until": until_ms}
             )
-            fresh = [r for r in page if since_ms < int(r["timestamp"]) <= until_ms]
+            fresh = sorted(
+                (r for r in page if since_ms < int(r["timestamp"]) <= until_ms),
+                key=lambda r: int(r["timestamp"]),
+            )
             for r in fresh:
                 mark = dec((r.get("info") or {}).get("markPrice"))
+                if (mark is None or hours is None) and current is None:
+                    current = self.funding_quote(symbol)
                 out.append(
                     FundingSettlement(
                         symbol=symbol,
                         time_ms=int(r["timestamp"]),
                         rate=dec(r["fundingRate"]) or ZERO,
-                        mark_price=mark or self.funding_quote(symbol).mark_price,
-                        interval_hours=hours,
+                        mark_price=mark or (current.mark_price if current else ZERO),
+                        interval_hours=hours or (current.interval_hours if current else 8),
                     )
                 )
-            if len(page) < _HISTORY_PAGE or not fresh:
+            if len(page) < page_size or not fresh:
                 break
             start = int(fresh[-1]["timestamp"]) + 1
         out.sort(key=lambda s: s.time_ms)
@@ -343,7 +365,8 @@ class CcxtMarket:
         last = dec(t.get("last")) or (bid + ask) / 2
         volume = dec(t.get("quoteVolume"))
         if volume is None:
-            base_volume = dec(t.get("baseVolume")) or ZERO
+            # OKX counts a perpetual's volume in contracts.
+            base_volume = (dec(t.get("baseVolume")) or ZERO) * self._contract_size(symbol)
             volume = base_volume * last
         return Ticker(symbol=symbol, bid=bid, ask=ask, last=last, quote_volume_24h=volume)
 

@@ -24,6 +24,11 @@ _REJECTED_CODES = {-2010, -2019, -1013, -4164, -4003, -2021, -2022, -4131, -1111
 _NOT_FOUND_CODES = {-2011, -2013}
 _BUSY_CODES = {-1001, -1003, -1007, -1008}  # internal error, too many requests, timeout, busy
 _CLOCK_CODES = {-1021}  # timestamp outside recvWindow: re-measure the clock and retry
+_MARKET_TYPES = {
+    "binance": ["spot", "linear"],
+    "bybit": ["spot", "linear"],
+    "okx": ["spot", "swap"],
+}
 _CODE = re.compile(r'"code"\s*:\s*(-?\d+)')
 
 
@@ -87,9 +92,10 @@ def build_exchange(
             "defaultType": "spot",
         },
     }
-    if venue == "binance":
-        # Spot and USDⓈ-M only: the COIN-M and options lists are megabytes fra never uses.
-        config["options"]["fetchMarkets"] = {"types": ["spot", "linear"]}
+    if venue in _MARKET_TYPES:
+        # Spot and linear swaps only: inverse, dated and option lists are most of the download
+        # (megabytes on Binance, 11 requests on Bybit) and fra never trades them.
+        config["options"]["fetchMarkets"] = {"types": _MARKET_TYPES[venue]}
     if api_key and api_secret:
         config["apiKey"], config["secret"] = api_key, api_secret
     exchange = getattr(ccxt, venue)(config)
