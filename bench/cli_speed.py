@@ -77,6 +77,7 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FRA_")}
         env.update(
             FRA_DB=str(Path(tmp) / "state.db"),
+            FRA_VENUE="simulated",
             FRA_SIM__NOW=NOW,
             FRA_RISK__MAX_POSITIONS="5",
             FRA_RISK__MAX_TOTAL_EXPOSURE_USD="10000",
