@@ -280,3 +280,16 @@ def test_delisted_symbol_while_held_is_kept_with_a_note(
     assert result.exit_code == ExitCode.VENUE, result.stderr
     state, note = live.query("SELECT state, note FROM positions")[0]
     assert state == "closing" and "no longer listed" in note
+
+
+def test_live_cycle_reconciles_the_books_with_the_exchange(
+    live: Fra, emulator: BinanceEmulator
+) -> None:
+    live("run-cycle")
+    # Someone sells half the coins by hand on the exchange.
+    held = spot_on_exchange(emulator)
+    exchange_view(emulator)("create_order", "ETH/USDT", "market", "sell", float(held / 2))
+    result = live("run-cycle", "--json", code=None)
+    summary = __import__("json").loads(result.stdout)
+    lines = summary["reconciled"] if "reconciled" in summary else summary["summary"]["reconciled"]
+    assert any("ETH/USDT: exchange holds" in line for line in lines), lines

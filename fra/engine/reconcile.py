@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
 from fra.app import App
-from fra.core.positions import PositionState, delta_mismatch
+from fra.core.positions import HELD_STATES, PositionState, delta_mismatch
 from fra.engine.close import flatten
 from fra.engine.orders import resolve_pending
 
@@ -35,4 +36,19 @@ def reconcile(app: App) -> list[str]:
         action = f"position {position.id} {position.perp_symbol} -> {position.state.value}"
         log.warning("reconcile: %s", action)
         done.append(action)
+    done += account_differences(app)
     return done
+
+
+def account_differences(app: App) -> list[str]:
+    """Compare the books with the exchange's open orders, positions and balances (live)."""
+    held: dict[str, tuple[str, Decimal, Decimal]] = {}
+    for p in app.store.positions(HELD_STATES):
+        spot, coins, short = held.get(p.perp_symbol, (p.spot_symbol, Decimal(0), Decimal(0)))
+        held[p.perp_symbol] = (spot, coins + p.spot_held, short + max(p.perp_short, Decimal(0)))
+    if not held:
+        return []
+    found = app.executor.account_differences(held, f"fra{app.store.instance}-")
+    for line in found:
+        log.error("reconcile with the exchange: %s", line)
+    return found

@@ -104,3 +104,11 @@ class Executor(Protocol):
     def venue_orders(self, symbol: str, since_ms: int) -> list[OrderResult]:
         """Orders the venue placed on the account by itself since `since_ms` (liquidations)."""
         ...
+
+    def account_differences(
+        self, held: dict[str, tuple[str, Decimal, Decimal]], order_prefix: str
+    ) -> list[str]:
+        """Where the account disagrees with fra's books, after cancelling any order of ours
+        (client ids starting `order_prefix`) still open. `held`: perp symbol -> (spot symbol,
+        spot held, perp short) summed over fra's positions. Paper's account is the books."""
+        ...

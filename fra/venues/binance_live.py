@@ -258,6 +258,34 @@ class BinanceLive:
             )
         return out
 
+    def account_differences(
+        self, held: dict[str, tuple[str, Decimal, Decimal]], order_prefix: str
+    ) -> list[str]:
+        markets = self.market.markets()
+        found: list[str] = []
+        for perp, (spot, _, _) in held.items():
+            for symbol in (perp, spot):
+                if symbol not in markets:
+                    continue
+                for order in self.call("fetch_open_orders", symbol):
+                    # fra sends only market orders: one still open is stale, and must not fill
+                    # later behind the books' back.
+                    if str(order.get("clientOrderId") or "").startswith(order_prefix):
+                        self.call("cancel_order", order["id"], symbol)
+                        found.append(f"cancelled stale order {order['clientOrderId']}")
+        shorts = self.perp_positions()
+        totals = self.call("fetch_balance", {"type": "spot"}).get("total") or {}
+        for perp, (spot, spot_held, perp_short) in held.items():
+            on_exchange = shorts.get(perp, ZERO)
+            step = markets[perp].amount_step if perp in markets else ZERO
+            if abs(on_exchange - perp_short) > step:
+                found.append(f"{perp}: exchange short {on_exchange}, fra's books {perp_short}")
+            base = spot.split("/")[0]
+            coin = dec(totals.get(base)) or ZERO
+            if coin < spot_held - (markets[spot].amount_step if spot in markets else ZERO):
+                found.append(f"{spot}: exchange holds {coin} {base}, fra's books {spot_held}")
+        return found
+
     def venue_orders(self, symbol: str, since_ms: int) -> list[OrderResult]:
         """Orders Binance's liquidation engine placed on the account (forced orders)."""
         market = self.market.markets().get(symbol)

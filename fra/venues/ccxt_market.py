@@ -154,6 +154,8 @@ class CcxtMarket:
             try:
                 answer = self._call("fetch_trading_fees", {"type": kind})
             except VenueError as exc:
+                if exc.kind == "auth":
+                    raise
                 log.warning("could not read the account's %s fees (%s); using defaults", kind, exc)
                 continue
             for symbol, fee in answer.items():

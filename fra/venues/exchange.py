@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from fra.venues.base import VenueError
 
@@ -89,6 +90,7 @@ def build_exchange(
         "options": {
             "adjustForTimeDifference": False,
             "fetchCurrencies": False,
+            "fetchMargins": False,  # Binance's margin-pair lists: signed, and of no use to fra
             "defaultType": "spot",
         },
     }
@@ -100,26 +102,46 @@ def build_exchange(
         config["apiKey"], config["secret"] = api_key, api_secret
     exchange = getattr(ccxt, venue)(config)
     if url:
-        point_at(exchange.urls, url)
+        point_ccxt_at(exchange, url)
     return exchange
 
 
-def point_at(urls: dict[str, Any], base: str) -> None:
-    """Rewrite every API address in a ccxt `urls` dict to `base` (scheme and host), keeping paths:
-    one local server can answer for api.binance.com, fapi.binance.com and the rest."""
-    from urllib.parse import urlsplit
+def point_ccxt_at(exchange: Any, base_url: str) -> None:
+    """Send every API request of a ccxt exchange to `base_url`: the scheme and host of each URL
+    in `exchange.urls['api']` (nested dicts included) are replaced, the paths kept.
 
-    base = base.rstrip("/")
+    ccxt's Binance picks error classes by URL too (`get_exceptions_by_url`: an api.binance.com
+    URL gets the spot table, fapi.binance.com the futures one, e.g. -2019 -> InsufficientFunds),
+    so that lookup is pointed back at the original URLs; without it the emulator's answers would
+    raise different exceptions than Binance's. No ccxt import: this only edits the instance.
+    """
+    base = base_url.rstrip("/")
+    originals: dict[str, str] = {}
 
-    def rewrite(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: rewrite(v) for k, v in value.items()}
-        if isinstance(value, str) and value.startswith("http"):
-            parts = urlsplit(value)
-            return base + parts.path + (f"?{parts.query}" if parts.query else "")
-        return value
+    def rewrite(urls: dict[str, Any]) -> None:
+        for name, url in urls.items():
+            if isinstance(url, dict):
+                rewrite(url)
+            elif isinstance(url, str):
+                parts = urlsplit(url)
+                moved = base + parts.path + (f"?{parts.query}" if parts.query else "")
+                originals.setdefault(moved, url)
+                urls[name] = moved
 
-    urls["api"] = rewrite(urls["api"])
+    rewrite(exchange.urls["api"])
+    lookup = getattr(exchange, "get_exceptions_by_url", None)
+    if not callable(lookup):
+        return
+    longest_first = sorted(originals.items(), key=lambda item: -len(item[0]))
+
+    def exceptions_by_original_url(url: str | None, exact_or_broad: str) -> Any:
+        for moved, original in longest_first:
+            if url is not None and (url == moved or url.startswith(moved + "/")):
+                url = original + url[len(moved) :]
+                break
+        return lookup(url, exact_or_broad)
+
+    exchange.get_exceptions_by_url = exceptions_by_original_url
 
 
 class Caller:

@@ -101,6 +101,11 @@ class PaperExecutor:
         self._settle_funding(symbol)
         return self.account.funding(symbol, since_ms, until_ms)
 
+    def account_differences(
+        self, held: dict[str, tuple[str, Decimal, Decimal]], order_prefix: str
+    ) -> list[str]:
+        return []
+
     def venue_orders(self, symbol: str, since_ms: int) -> list[OrderResult]:
         return self.account.orders_with_prefix(symbol, LIQUIDATION, since_ms)
 

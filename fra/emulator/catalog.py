@@ -1,0 +1,207 @@
+"""What the emulated exchange lists: spot pairs and USDⓈ-M contracts, with Binance ids.
+
+Every market of the simulated venue is listed (unified `BTC/USDT` and `BTC/USDT:USDT` both
+become Binance's `BTCUSDT`, on the spot and the futures API respectively). Two contracts the
+simulation has no notion of are added, quoted off the BTC perpetual, because a real listing
+has them and a consumer must tell them apart from the USDT perpetuals it trades: a dated
+quarterly BTC future and a USDC-margined BTC perpetual.
+"""
+
+from __future__ import annotations
+
+import calendar
+import threading
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Literal, NamedTuple
+
+from fra.core.models import Market, MarketType
+from fra.emulator.errors import invalid_symbol, mandatory
+from fra.venues.simulated import SimulatedMarket
+
+Venue = Literal["spot", "futures"]
+
+# Binance's deliveryDate for perpetuals: 2100-12-25 08:00 UTC.
+PERPETUAL_DELIVERY_MS = 4_133_404_800_000
+ONBOARD_MS = 1_569_398_400_000  # 2019-09-25, when Binance listed its first USDT perpetual
+HEDGE_SOURCE = "BTC/USDT:USDT"  # the perpetual the extra contracts are quoted off
+TRADING = "TRADING"
+_BRACKETS = 5
+_BRACKET_GROWTH = (0, 1, 5, 25, 100, 500)  # notional floors/caps in units of the first cap
+
+
+class Listing(NamedTuple):
+    id: str  # Binance's symbol: BTCUSDT, BTCUSDT_261225
+    symbol: str  # ccxt's unified symbol
+    venue: Venue
+    market: Market  # trading rules
+    source: str  # the simulated market whose prices, book and funding it shows
+    contract_type: str = ""  # futures only: PERPETUAL, CURRENT_QUARTER
+    margin_asset: str = ""
+    delivery_ms: int = PERPETUAL_DELIVERY_MS
+
+    @property
+    def perpetual(self) -> bool:
+        return self.contract_type == "PERPETUAL"
+
+
+class Bracket(NamedTuple):
+    """One notional bracket of a contract: Binance's leverageBracket entry."""
+
+    number: int
+    initial_leverage: int
+    floor: Decimal
+    cap: Decimal
+    maint_rate: Decimal
+    cum: Decimal  # maintenance amount: maintenance margin = notional x rate - cum
+
+
+def brackets_for(market: Market) -> tuple[Bracket, ...]:
+    """A Binance-like ladder from the market's first bracket: each step up halves the leverage
+    and doubles the maintenance rate; `cum` keeps the maintenance margin continuous."""
+    first_cap = Decimal(2000) * market.max_leverage
+    out: list[Bracket] = []
+    cum = Decimal(0)
+    previous_rate = Decimal(0)
+    for i in range(_BRACKETS):
+        floor = first_cap * _BRACKET_GROWTH[i]
+        rate = min(market.maintenance_margin_rate * 2**i, Decimal("0.5"))
+        cum += floor * (rate - previous_rate)
+        previous_rate = rate
+        out.append(
+            Bracket(
+                number=i + 1,
+                initial_leverage=max(1, market.max_leverage >> i),
+                floor=floor,
+                cap=first_cap * _BRACKET_GROWTH[i + 1],
+                maint_rate=rate,
+                cum=cum,
+            )
+        )
+    return tuple(out)
+
+
+def quarter_end_after(now_ms: int) -> int:
+    """Delivery of Binance's current-quarter contract: the last Friday of the quarter's last
+    month, 08:00 UTC, the first one after `now_ms`."""
+    day = datetime.fromtimestamp(now_ms / 1000, UTC)
+    year, month = day.year, (day.month - 1) // 3 * 3 + 3
+    while True:
+        last = calendar.monthrange(year, month)[1]
+        friday = last - (calendar.weekday(year, month, last) - calendar.FRIDAY) % 7
+        delivery = datetime(year, month, friday, 8, tzinfo=UTC)
+        delivery_ms = int(delivery.timestamp() * 1000)
+        if delivery_ms > now_ms:
+            return delivery_ms
+        year, month = (year + 1, 3) if month == 12 else (year, month + 3)
+
+
+class Catalog:
+    """The listings, their statuses and their leverage brackets. Thread-safe."""
+
+    def __init__(self, market: SimulatedMarket) -> None:
+        self._lock = threading.Lock()
+        self._by_venue: dict[Venue, dict[str, Listing]] = {"spot": {}, "futures": {}}
+        for m in market.markets().values():
+            spot = m.type is MarketType.SPOT
+            self._add(
+                Listing(
+                    id=m.base + m.quote,
+                    symbol=m.symbol,
+                    venue="spot" if spot else "futures",
+                    market=m,
+                    source=m.symbol,
+                    contract_type="" if spot else "PERPETUAL",
+                    margin_asset="" if spot else m.quote,
+                )
+            )
+        btc = market.markets()[HEDGE_SOURCE]
+        delivery = quarter_end_after(market.now_ms())
+        yymmdd = datetime.fromtimestamp(delivery / 1000, UTC).strftime("%y%m%d")
+        dated = f"{btc.symbol}-{yymmdd}"
+        self._add(
+            Listing(
+                id=f"BTCUSDT_{yymmdd}",
+                symbol=dated,
+                venue="futures",
+                market=btc._replace(symbol=dated),
+                source=HEDGE_SOURCE,
+                contract_type="CURRENT_QUARTER",
+                margin_asset="USDT",
+                delivery_ms=delivery,
+            )
+        )
+        usdc = "BTC/USDC:USDC"
+        self._add(
+            Listing(
+                id="BTCUSDC",
+                symbol=usdc,
+                venue="futures",
+                market=btc._replace(symbol=usdc, quote="USDC"),
+                source=HEDGE_SOURCE,
+                contract_type="PERPETUAL",
+                margin_asset="USDC",
+            )
+        )
+        self._status: dict[tuple[Venue, str], str] = {}
+        self._removed: set[tuple[Venue, str]] = set()
+        self._brackets = {
+            listing.id: brackets_for(listing.market)
+            for listing in self._by_venue["futures"].values()
+        }
+
+    def _add(self, listing: Listing) -> None:
+        self._by_venue[listing.venue][listing.id] = listing
+
+    def listing(self, venue: Venue, binance_id: str | None) -> Listing:
+        """The listing a request names; Binance's -1121 when there is none."""
+        if not binance_id:
+            raise mandatory("symbol")
+        listing = self._by_venue[venue].get(binance_id)
+        with self._lock:
+            if listing is None or (venue, binance_id) in self._removed:
+                raise invalid_symbol()
+        return listing
+
+    def listings(self, venue: Venue) -> list[Listing]:
+        with self._lock:
+            return [
+                listing
+                for listing in self._by_venue[venue].values()
+                if (venue, listing.id) not in self._removed
+            ]
+
+    def by_symbol(self, symbol: str) -> Listing:
+        for venue in ("spot", "futures"):
+            for listing in self._by_venue[venue].values():
+                if listing.symbol == symbol:
+                    return listing
+        raise KeyError(f"no listing for {symbol!r}")
+
+    def status(self, listing: Listing) -> str:
+        with self._lock:
+            return self._status.get((listing.venue, listing.id), TRADING)
+
+    def delist(self, symbol: str, status: str, *, remove: bool) -> None:
+        listing = self.by_symbol(symbol)
+        key = (listing.venue, listing.id)
+        with self._lock:
+            self._status[key] = status
+            if remove:
+                self._removed.add(key)
+
+    def brackets(self, listing: Listing) -> tuple[Bracket, ...]:
+        return self._brackets[listing.id]
+
+    def max_notional(self, listing: Listing, leverage: int) -> Decimal | None:
+        """The largest position notional `leverage` is allowed for; None: leverage too high."""
+        allowed = [b for b in self._brackets[listing.id] if b.initial_leverage >= leverage]
+        return allowed[-1].cap if allowed and leverage >= 1 else None
+
+    def bracket(self, listing: Listing, notional: Decimal) -> Bracket:
+        """The bracket a position of this notional (absolute) falls in."""
+        ladder = self._brackets[listing.id]
+        for bracket in ladder:
+            if notional < bracket.cap:
+                return bracket
+        return ladder[-1]
