@@ -23,6 +23,20 @@ if TYPE_CHECKING:
     from fra.venues.exchange import Caller
 
 
+def exchange_caller(s: Settings, retries: int) -> Caller:
+    """The ccxt client of the configured exchange, behind fra's retrying error boundary."""
+    from fra.venues.exchange import Caller, build_exchange
+
+    exchange = build_exchange(
+        s.venue,
+        api_key=s.api_key.get_secret_value() if s.api_key else None,
+        api_secret=s.api_secret.get_secret_value() if s.api_secret else None,
+        url=s.venue_url,
+        timeout_seconds=s.venue_timeout_seconds,
+    )
+    return Caller(exchange, retries=retries)
+
+
 def wall_ms() -> int:
     return int(time.time() * 1000)
 
@@ -77,18 +91,7 @@ class App:
 
     @cached_property
     def caller(self) -> Caller:
-        """The ccxt client of the configured exchange, behind fra's retrying error boundary."""
-        from fra.venues.exchange import Caller, build_exchange
-
-        s = self.settings
-        exchange = build_exchange(
-            s.venue,
-            api_key=s.api_key.get_secret_value() if s.api_key else None,
-            api_secret=s.api_secret.get_secret_value() if s.api_secret else None,
-            url=s.venue_url,
-            timeout_seconds=s.venue_timeout_seconds,
-        )
-        return Caller(exchange, retries=s.venue_retries)
+        return exchange_caller(self.settings, self.settings.venue_retries)
 
     @cached_property
     def executor(self) -> Executor:

@@ -28,17 +28,11 @@ class Check(NamedTuple):
 def run_checks(settings: Settings) -> list[Check]:
     if settings.simulated:
         return [Check("venue", "ok", "simulated market: offline, nothing to connect to")]
-    from fra.venues.exchange import Caller, build_exchange
+    from fra.app import exchange_caller
 
     s = settings
-    exchange = build_exchange(
-        s.venue,
-        api_key=s.api_key.get_secret_value() if s.api_key else None,
-        api_secret=s.api_secret.get_secret_value() if s.api_secret else None,
-        url=s.venue_url,
-        timeout_seconds=s.venue_timeout_seconds,
-    )
-    call = Caller(exchange, retries=1)
+    call = exchange_caller(s, retries=1)
+    exchange = call.exchange
     checks: list[Check] = []
     where = s.venue_url or s.venue
     try:
