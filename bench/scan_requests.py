@@ -26,32 +26,33 @@ from pathlib import Path
 from fra.emulator import BinanceEmulator
 
 
-def run_scan(url: str, db: Path) -> float:
+def run_scan(emu: BinanceEmulator, db: Path) -> tuple[int, int, float]:
+    """One `fra scan` process: (requests, response bytes, wall seconds)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRA_")}
-    env |= {"FRA_VENUE": "binance", "FRA_VENUE_URL": url, "FRA_DB": str(db)}
+    env |= {"FRA_VENUE": "binance", "FRA_VENUE_URL": emu.url, "FRA_DB": str(db)}
+    before = len(emu.requests)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "fra", "scan"], env=env, check=True, capture_output=True)
-    return time.perf_counter() - started
-
-
-def counted(emu: BinanceEmulator, action: object) -> tuple[int, int]:
-    before = len(emu.requests)
-    action()  # type: ignore[operator]
+    elapsed = time.perf_counter() - started
     new = emu.requests[before:]
-    return len(new), sum(r.response_bytes for r in new)
+    return len(new), sum(r.response_bytes for r in new), elapsed
 
 
-def per_symbol(url: str, db: Path) -> None:
+def per_symbol(emu: BinanceEmulator, db: Path) -> tuple[int, int]:
+    """The scan with the bulk calls switched off, markets already cached: (requests, bytes)."""
     from fra.store.db import Store
     from fra.venues.ccxt_market import CcxtMarket
     from fra.venues.exchange import Caller, build_exchange
 
-    exchange = build_exchange("binance", url=url)
+    exchange = build_exchange("binance", url=emu.url)
     exchange.has.update(fetchFundingRates=False, fetchTickers=False)
     market = CcxtMarket(Caller(exchange), Store.open(db), cache_key="b", markets_ttl_ms=3_600_000)
     market.markets()
+    before = len(emu.requests)
     market.funding_quotes()
     market.tickers()
+    new = emu.requests[before:]
+    return len(new), sum(r.response_bytes for r in new)
 
 
 def main() -> None:
@@ -59,34 +60,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     runs = parser.parse_args().runs
     with BinanceEmulator() as emu, tempfile.TemporaryDirectory() as tmp:
-        url = emu.url
-        cold_times, warm_times = [], []
-        cold = warm = (0, 0)
+        cold, warm = [], []
         for i in range(runs):
-            db = Path(tmp) / f"cold{i}.db"
-            before = len(emu.requests)
-            cold_times.append(run_scan(url, db))
-            cold = (
-                len(emu.requests) - before,
-                sum(r.response_bytes for r in emu.requests[before:]),
-            )
-            before = len(emu.requests)
-            warm_times.append(run_scan(url, db))
-            warm = (
-                len(emu.requests) - before,
-                sum(r.response_bytes for r in emu.requests[before:]),
-            )
-        db = Path(tmp) / "per-symbol.db"
-        per_symbol(url, db)  # markets cached first, as in the warm case
-        slow = counted(emu, lambda: per_symbol(url, db))
+            db = Path(tmp) / f"{i}.db"
+            cold.append(run_scan(emu, db))
+            warm.append(run_scan(emu, db))
+        slow = per_symbol(emu, Path(tmp) / "per-symbol.db")
 
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, {runs} runs"
     )
     print(f"{'scan':<12} {'requests':>8} {'KiB':>8} {'median s':>9}")
-    print(f"{'cold':<12} {cold[0]:>8} {cold[1] / 1024:>8.0f} {statistics.median(cold_times):>9.2f}")
-    print(f"{'warm':<12} {warm[0]:>8} {warm[1] / 1024:>8.0f} {statistics.median(warm_times):>9.2f}")
+    for name, rows in (("cold", cold), ("warm", warm)):
+        requests, size, _ = rows[-1]
+        wall = statistics.median(r[2] for r in rows)
+        print(f"{name:<12} {requests:>8} {size / 1024:>8.0f} {wall:>9.2f}")
     print(f"{'per-symbol':<12} {slow[0]:>8} {slow[1] / 1024:>8.0f} {'':>9}")
 
 

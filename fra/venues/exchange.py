@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -183,15 +184,23 @@ class Caller:
 
     def once(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """One attempt, no retry."""
+        with self._translated():
+            self._sync_clock()
+            self.requests += 1
+            return getattr(self.exchange, method)(*args, **kwargs)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
         import ccxt
 
         try:
-            if not self._clock_measured and self.exchange.has.get("fetchTime"):
-                self._measure_clock()
-            self.requests += 1
-            return getattr(self.exchange, method)(*args, **kwargs)
+            yield
         except ccxt.BaseError as exc:
             raise classify(exc) from None
+
+    def _sync_clock(self) -> None:
+        if not self._clock_measured and self.exchange.has.get("fetchTime"):
+            self._measure_clock()
 
     def _measure_clock(self) -> None:
         # ccxt subtracts `timeDifference` from every signed request's timestamp; fra subtracts
@@ -209,6 +218,6 @@ class Caller:
         return int(self.exchange.options.get("timeDifference", 0))
 
     def now_ms(self) -> int:
-        if not self._clock_measured and self.exchange.has.get("fetchTime"):
-            self.once("fetch_time")
+        with self._translated():
+            self._sync_clock()
         return int(self.exchange.milliseconds() - self.skew_ms)
