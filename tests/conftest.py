@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,20 @@ class Fra:
             return conn.execute(sql, params).fetchall()
         finally:
             conn.close()
+
+    def wait_for(self, sql: str, timeout: float = 20.0) -> list[tuple[Any, ...]]:
+        """Poll the state file until `sql` returns rows (another process got that far)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.db.exists():
+                try:
+                    rows = self.query(sql)
+                except sqlite3.Error:  # the other process may be creating the schema now
+                    rows = []
+                if rows:
+                    return rows
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for: {sql}")
 
     def fingerprint(self) -> str:
         """Hash of the state file's bytes, its WAL included: 'exactly as it was'."""

@@ -7,7 +7,10 @@ exchange's time (clock skew handled), and `advance` moves it across funding sett
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import signal
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,16 +20,17 @@ from conftest import T0, Fra, iso
 from fra.emulator import DEFAULT_API_KEY, DEFAULT_SECRET, BinanceEmulator, EmulatedKey, Fault
 from fra.emulator.clock import EmulatorClock
 from fra.errors import ExitCode
-from fra.venues.simulated import parse_shock
+from fra.venues.simulated import Shock, parse_shock
 
 ETH = "ETH/USDT:USDT"
 HOUR_MS = 3_600_000
 HOT = f"{ETH}@{iso(T0)}:funding=0.0008:hours=72"
 
 
-def make_emulator(**kwargs: Any) -> BinanceEmulator:
+def make_emulator(extra_shocks: list[Shock] | None = None, **kwargs: Any) -> BinanceEmulator:
     clock = EmulatorClock.running_from(int(T0.timestamp() * 1000))
-    return BinanceEmulator(clock=clock, shocks=[parse_shock(HOT)], **kwargs)
+    shocks = [parse_shock(HOT), *(extra_shocks or [])]
+    return BinanceEmulator(clock=clock, shocks=shocks, **kwargs)
 
 
 @pytest.fixture
@@ -35,26 +39,34 @@ def emulator() -> Iterator[BinanceEmulator]:
         yield emu
 
 
-@pytest.fixture
-def paper(fra: Fra, emulator: BinanceEmulator) -> Fra:
+def paper_on(fra: Fra, emu: BinanceEmulator) -> Fra:
     return fra.set(
         FRA_VENUE="binance",
-        FRA_VENUE_URL=emulator.url,
+        FRA_VENUE_URL=emu.url,
         FRA_VENUE_RETRIES="1",
         FRA_VENUE_TIMEOUT_SECONDS="2",
         FRA_STRATEGY__SYMBOLS=[ETH],
     )
 
 
-@pytest.fixture
-def live(paper: Fra) -> Fra:
-    return paper.set(
+def live_on(fra: Fra, emu: BinanceEmulator) -> Fra:
+    return paper_on(fra, emu).set(
         FRA_MODE="live",
         FRA_LIVE__CONFIRM="true",
         FRA_API_KEY=DEFAULT_API_KEY,
         FRA_API_SECRET=DEFAULT_SECRET,
         FRA_RISK__MAX_POSITION_USD="1000",
     )
+
+
+@pytest.fixture
+def paper(fra: Fra, emulator: BinanceEmulator) -> Fra:
+    return paper_on(fra, emulator)
+
+
+@pytest.fixture
+def live(fra: Fra, emulator: BinanceEmulator) -> Fra:
+    return live_on(fra, emulator)
 
 
 def paths(emu: BinanceEmulator, since: int) -> list[str]:
@@ -230,6 +242,143 @@ def test_live_lost_answer_is_looked_up_not_resent(live: Fra, emulator: BinanceEm
     assert len(perp_posts) == 1, "the order went through; it must not be sent again"
     assert live.query("SELECT state FROM positions") == [("open",)]
     assert short_on_exchange(emulator) > 0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_live_process_killed_with_the_perp_order_in_flight(
+    live: Fra, emulator: BinanceEmulator
+) -> None:
+    # The exchange sits on the perp order for 4 s; the process dies while it does, so the
+    # order fills after its sender is gone, and the next cycle starts before it has.
+    emulator.inject(Fault("/fapi/v1/order", "POST", "delay", seconds=4))
+    proc = live.spawn("run-cycle")
+    wait_until(lambda: emulator.faults_pending == 0)  # the perp order has reached the exchange
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert live.query("SELECT state FROM positions") == [("opening",)]
+    assert live.query("SELECT state FROM orders WHERE leg = 'perp'") == [("pending",)]
+    assert short_on_exchange(emulator) == 0  # not yet
+
+    result = live("run-cycle", FRA_RISK__MAX_POSITIONS="0")  # reconcile, open nothing new
+    assert "reconciled 1" in result.stdout
+    # "Not found" right after the kill did not count: fra waited out the order's time in
+    # flight, found it filled, and kept the hedged position instead of selling the spot and
+    # leaving the short to land alone.
+    assert live.query("SELECT state FROM positions") == [("open",)]
+    short, spot = short_on_exchange(emulator), spot_on_exchange(emulator)
+    assert short > 0 and abs(spot - short) / short <= Decimal("0.01"), (spot, short)
+    assert live.query("SELECT state FROM orders WHERE leg = 'perp'") == [("filled",)]
+
+
+def test_live_process_killed_before_the_perp_order_is_unwound(
+    live: Fra, emulator: BinanceEmulator
+) -> None:
+    # Dies with the spot bought and the perp order written but not sent: the perpetual's
+    # leverage is being set first, and the exchange is slow to answer.
+    emulator.inject(Fault("/fapi/v1/leverage", "POST", "delay", seconds=3))
+    proc = live.spawn("run-cycle")
+    live.wait_for("SELECT 1 FROM orders WHERE leg = 'perp' AND state = 'pending'")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert spot_on_exchange(emulator) > 0 and short_on_exchange(emulator) == 0
+
+    live("run-cycle", FRA_RISK__MAX_POSITIONS="0")
+    assert live.query("SELECT state FROM positions") == [("unwound",)]
+    assert live.query("SELECT state FROM orders WHERE leg = 'perp'") == [("unsent",)]
+    assert short_on_exchange(emulator) == 0
+    assert spot_on_exchange(emulator) < Decimal("0.01")  # dust below the step at most
+
+
+def test_live_liquidation_is_recorded_the_spot_sold_and_everything_stops(fra: Fra) -> None:
+    # +40 % on ETH an hour in, against a third of the notional as isolated margin: Binance's
+    # liquidation engine takes the short over before fra's next cycle looks.
+    squeeze = parse_shock(f"{ETH}@{iso(T0 + timedelta(hours=1))}:price=+40%:hours=12")
+    with make_emulator(extra_shocks=[squeeze]) as emu:
+        live = live_on(fra, emu).set(FRA_RISK__LEVERAGE="3")
+        live("run-cycle")
+        short = short_on_exchange(emu)
+        assert short > 0
+        emu.clock.advance(3 * HOUR_MS)
+        out = live("run-cycle", code=ExitCode.MARGIN_CRITICAL).stdout
+        assert "HALTED (the venue liquidated the short on ETH/USDT:USDT)" in out
+        [pos] = live.json("positions")
+        assert (
+            pos["state"] == "closed" and pos["close_reason"] == "perp leg liquidated by the venue"
+        )
+        # Binance's forced order, read from /fapi/v1/forceOrders, is in the books as it was.
+        [(cid, state, side, filled)] = live.query(
+            "SELECT client_order_id, state, side, filled FROM orders WHERE purpose = 'liquidation'"
+        )
+        assert cid.startswith("autoclose-") and (state, side) == ("filled", "buy")
+        assert Decimal(filled) == short
+        # The spot it hedged was sold on the exchange: nothing is left unhedged.
+        assert short_on_exchange(emu) == 0
+        assert spot_on_exchange(emu) < Decimal("0.01")
+        # Isolated margin: the short lost the margin it posted (its entry fee aside).
+        margin = Decimal(pos["perp_amount"]) * Decimal(pos["perp_entry_price"]) / 3
+        assert abs(Decimal(pos["perp_pnl"]) + margin) / margin < Decimal("0.01"), pos
+        live("run-cycle")  # halted: opens nothing until a human resumes
+        assert live.json("status")["positions"] == [] and short_on_exchange(emu) == 0
+
+
+def test_live_switches_a_hedge_mode_account_to_one_way(
+    live: Fra, emulator: BinanceEmulator
+) -> None:
+    exchange_view(emulator)("set_position_mode", True, None, {"type": "swap"})
+    assert emulator.account.dual_side
+    checks = {c["name"]: c for c in live.json("doctor")}
+    assert checks["position mode"]["status"] == "warn", checks["position mode"]
+    live("run-cycle")
+    assert not emulator.account.dual_side
+    assert "POST /fapi/v1/positionSide/dual" in paths(emulator, 0)
+    assert live.query("SELECT state FROM positions") == [("open",)]
+
+
+def test_live_refuses_a_hedge_mode_account_it_cannot_switch(
+    live: Fra, emulator: BinanceEmulator
+) -> None:
+    # The owner trades by hand in hedge mode: Binance refuses the switch while a position is
+    # open (the emulator trades one-way only, so the refusal is injected).
+    exchange_view(emulator)("set_position_mode", True, None, {"type": "swap"})
+    emulator.inject(
+        Fault(
+            "/fapi/v1/positionSide/dual", "POST", "reject", code=-4068,
+            msg="Position side cannot be changed if there exists position.",
+        )
+    )  # fmt: skip
+    result = live("run-cycle", code=ExitCode.BAD_INPUT)
+    err = result.stderr.strip()
+    assert err.startswith("error: ") and "hedge mode" in err and "one-way" in err, err
+    assert not any(r.path == "/api/v3/order" for r in emulator.requests), "nothing traded"
+    assert emulator.account.dual_side
+    assert not live.db.exists(), "bad input leaves no state behind"
+
+
+def test_live_reconcile_cancels_a_stale_order_of_its_own(
+    live: Fra, emulator: BinanceEmulator
+) -> None:
+    live("run-cycle")
+    [(instance,)] = live.query("SELECT value FROM meta WHERE key = 'instance'")
+    view = exchange_view(emulator)
+    low = Decimal(str(view("fetch_ticker", "ETH/USDT")["last"])) / 2
+    # A resting order with fra's client id (fra only sends market orders, so one still open
+    # is left over from something that went wrong), and one the owner placed by hand.
+    ours = view(
+        "create_order", "ETH/USDT", "limit", "buy", 0.01, float(low),
+        {"newClientOrderId": f"fra{instance}-1-99so"},
+    )  # fmt: skip
+    theirs = view("create_order", "ETH/USDT", "limit", "buy", 0.01, float(low))
+    lines = live.json("run-cycle", code=None)["reconciled"]
+    assert f"cancelled stale order fra{instance}-1-99so" in lines, lines
+    still_open = {o["id"] for o in view("fetch_open_orders", "ETH/USDT")}
+    assert still_open == {theirs["id"]}, "only fra's own order is cancelled"
+    assert ours["id"] not in still_open
 
 
 def test_live_refuses_a_rejected_key_and_changes_nothing(live: Fra) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import signal
-import time
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from conftest import T0, Fra, iso
@@ -15,21 +13,6 @@ from fra.errors import ExitCode
 
 ETH = "ETH/USDT:USDT"
 HOT = f"{ETH}@{iso(T0)}:funding=0.0008:hours=48"
-
-
-def wait_for(fra: Fra, sql: str, timeout: float = 20.0) -> list[tuple[Any, ...]]:
-    """Poll the state file until `sql` returns rows (the other process got that far)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if fra.db.exists():
-            try:
-                rows = fra.query(sql)
-            except Exception:  # the other process may be creating the schema right now
-                rows = []
-            if rows:
-                return rows
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for: {sql}")
 
 
 def legs(fra: Fra, position_id: int = 1) -> tuple[Decimal, Decimal]:
@@ -76,7 +59,7 @@ def test_two_cycles_started_together_only_one_runs(hot: Fra) -> None:
 
 def test_sigterm_during_open_finishes_both_legs_then_exits(hot: Fra) -> None:
     proc = hot.spawn("open", ETH, "--size", "500", FRA_PAPER__FILL_DELAY_MS="700")
-    wait_for(hot, "SELECT 1 FROM orders WHERE leg = 'spot'")
+    hot.wait_for("SELECT 1 FROM orders WHERE leg = 'spot'")
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == ExitCode.INTERRUPTED, err
@@ -89,7 +72,7 @@ def test_sigterm_during_open_finishes_both_legs_then_exits(hot: Fra) -> None:
 
 def test_sigint_during_cycle_stops_after_the_step(hot: Fra) -> None:
     proc = hot.spawn("run-cycle", FRA_PAPER__FILL_DELAY_MS="700")
-    wait_for(hot, "SELECT 1 FROM orders WHERE leg = 'spot'")
+    hot.wait_for("SELECT 1 FROM orders WHERE leg = 'spot'")
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
     assert proc.returncode == ExitCode.INTERRUPTED
@@ -102,7 +85,7 @@ def test_sigint_during_cycle_stops_after_the_step(hot: Fra) -> None:
 
 def test_killed_between_legs_is_unwound_by_the_next_cycle(hot: Fra) -> None:
     proc = hot.spawn("open", ETH, "--size", "500", FRA_PAPER__FILL_DELAY_MS="1500")
-    wait_for(hot, "SELECT 1 FROM orders WHERE leg = 'spot' AND state = 'filled'")
+    hot.wait_for("SELECT 1 FROM orders WHERE leg = 'spot' AND state = 'filled'")
     proc.send_signal(signal.SIGKILL)  # no chance to clean up: only the state file remains
     proc.wait(timeout=30)
     assert hot.query("SELECT state FROM positions") == [("opening",)]
@@ -123,8 +106,8 @@ def test_killed_between_legs_is_unwound_by_the_next_cycle(hot: Fra) -> None:
 
 def test_loop_runs_cycles_and_sigterm_closes_positions(hot: Fra) -> None:
     proc = hot.spawn("loop", "--interval", "1")
-    wait_for(hot, "SELECT 1 FROM positions WHERE state = 'open'")
-    wait_for(hot, "SELECT 1 FROM cycles WHERE id >= 2 AND finished_ms IS NOT NULL")
+    hot.wait_for("SELECT 1 FROM positions WHERE state = 'open'")
+    hot.wait_for("SELECT 1 FROM cycles WHERE id >= 2 AND finished_ms IS NOT NULL")
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -134,12 +117,12 @@ def test_loop_runs_cycles_and_sigterm_closes_positions(hot: Fra) -> None:
 
 def test_loop_keep_positions_and_sigusr1_emergency_stop(hot: Fra) -> None:
     proc = hot.spawn("loop", "--interval", "1", "--keep-positions")
-    wait_for(hot, "SELECT 1 FROM positions WHERE state = 'open'")
+    hot.wait_for("SELECT 1 FROM positions WHERE state = 'open'")
     proc.send_signal(signal.SIGUSR1)
-    wait_for(hot, "SELECT 1 FROM meta WHERE key = 'halt_reason'")
-    wait_for(hot, "SELECT 1 FROM positions WHERE state = 'closed'")
+    hot.wait_for("SELECT 1 FROM meta WHERE key = 'halt_reason'")
+    hot.wait_for("SELECT 1 FROM positions WHERE state = 'closed'")
     # Still looping, halted: it opens nothing more.
-    wait_for(hot, "SELECT 1 FROM cycles WHERE outcome = 'ok' AND id >= 3")
+    hot.wait_for("SELECT 1 FROM cycles WHERE outcome = 'ok' AND id >= 3")
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0
@@ -150,9 +133,9 @@ def test_loop_keep_positions_and_sigusr1_emergency_stop(hot: Fra) -> None:
 def test_loop_sigterm_during_an_emergency_stop_lets_it_finish(hot: Fra) -> None:
     hot("open", ETH, "--size", "500")
     proc = hot.spawn("loop", "--interval", "60", FRA_PAPER__FILL_DELAY_MS="800")
-    wait_for(hot, "SELECT 1 FROM cycles WHERE finished_ms IS NOT NULL")
+    hot.wait_for("SELECT 1 FROM cycles WHERE finished_ms IS NOT NULL")
     proc.send_signal(signal.SIGUSR1)
-    wait_for(hot, "SELECT 1 FROM meta WHERE key = 'halt_reason'")
+    hot.wait_for("SELECT 1 FROM meta WHERE key = 'halt_reason'")
     proc.send_signal(signal.SIGTERM)  # while the emergency stop is still closing
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err

@@ -98,6 +98,10 @@ class FaultQueue:
         with self._lock:
             self._pending.append(_Pending(fault, fault.times))
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
     def take(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for pending in self._pending:

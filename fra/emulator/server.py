@@ -143,6 +143,11 @@ class BinanceEmulator:
     def inject(self, fault: Fault) -> None:
         self._faults.add(fault)
 
+    @property
+    def faults_pending(self) -> int:
+        """Injected faults no request has met yet: a test waits on this for a request to arrive."""
+        return len(self._faults)
+
     def delist(self, symbol: str, status: str = "SETTLING", *, remove: bool = False) -> None:
         """Take a unified symbol out of trading: exchangeInfo shows `status` (SETTLING, CLOSE,
         BREAK...) and only reduce-only orders are accepted; `remove` drops it altogether

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from decimal import Decimal
 
 from fra.app import App
@@ -79,12 +80,13 @@ def place(
         reduce_only=reduce_only,
     )
     cid, symbol = request.client_order_id, request.symbol
+    sent_ms = app.now_ms()
     try:
         result = app.executor.submit(request)
     except VenueError as exc:
         log.warning("order %s failed at the venue: %s", cid, exc)
         # The order may have arrived before the error: look it up before deciding anything.
-        return resolve(app, cid, symbol)
+        return resolve(app, cid, symbol, sent_ms=sent_ms)
     with app.store.tx():
         app.store.record_order(result)
     log.info(
@@ -100,10 +102,21 @@ def place(
     return result
 
 
-def resolve(app: App, cid: str, symbol: str) -> OrderResult | None:
-    """Settle an order whose outcome we don't know, by asking the venue for its client id."""
+def resolve(app: App, cid: str, symbol: str, *, sent_ms: int) -> OrderResult | None:
+    """Settle an order whose outcome we don't know, by asking the venue for its client id.
+
+    An order sent at `sent_ms` may still be on its way (a dead process's last request, a slow
+    gateway): "not found" only counts once the venue could no longer accept it. Deciding sooner
+    would unwind the other leg and leave this one to fill unhedged."""
     try:
         found = app.executor.lookup(cid, symbol)
+        wait_ms = sent_ms + app.executor.in_flight_ms - app.now_ms()
+        if found is None and wait_ms > 0:
+            log.warning(
+                "order %s not found yet; it may be in flight: asking again in %d ms", cid, wait_ms
+            )
+            time.sleep(wait_ms / 1000)
+            found = app.executor.lookup(cid, symbol)
     except VenueError as exc:
         raise VenueFailure(
             f"cannot look up order {cid}: {exc}", "retry later; `fra run-cycle` reconciles"
@@ -120,7 +133,7 @@ def resolve_pending(app: App, position: Position) -> Position:
     """Look up every order of the position still marked pending; returns it reloaded."""
     for fill in position.pending_fills:
         symbol = position.spot_symbol if fill.leg == "spot" else position.perp_symbol
-        resolve(app, fill.client_order_id, symbol)
+        resolve(app, fill.client_order_id, symbol, sent_ms=fill.time_ms)
     return reload(app, position)
 
 

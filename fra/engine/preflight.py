@@ -39,4 +39,16 @@ def check_live_account(app: App, *, opening: bool) -> None:
         if opening:
             raise BadInput(message, fix)
         log.warning("%s; %s", message, fix)
-    executor.ensure_one_way_mode()
+    try:
+        executor.ensure_one_way_mode()
+    except VenueError as exc:
+        if exc.temporary:
+            raise
+        # Binance refuses the switch while any futures position or order is open; fra's
+        # orders carry no position side, so in hedge mode every one of them would be refused.
+        raise BadInput(
+            f"the futures account is in hedge mode and {app.settings.venue} refused to switch "
+            f"it to one-way ({exc})",
+            "close the account's other futures positions and orders, or switch 'Position Mode'"
+            " to one-way in the futures preferences",
+        ) from None

@@ -79,6 +79,9 @@ class Executor(Protocol):
     """Places orders and reports what an account holds; paper and live implement it alike."""
 
     mode: str  # "paper" or "live"
+    # How long after it was sent an order may still reach the venue: a look-up that finds
+    # nothing sooner is not proof the order never arrived. 0 where orders cannot be in flight.
+    in_flight_ms: int
 
     def submit(self, order: OrderRequest) -> OrderResult:
         """Send a market order (IOC). Idempotent per client order id: a repeat returns the

@@ -29,6 +29,9 @@ log = logging.getLogger("fra.live")
 
 ZERO = Decimal(0)
 LIQUIDATION = "autoclose-"  # Binance's client id prefix of the orders its liquidation engine places
+# Binance refuses a signed request that arrives later than its timestamp + recvWindow; past
+# that (and a margin for the matching engine) an order not found will never appear.
+IN_FLIGHT_MARGIN_MS = 5_000
 
 
 class KeyCanWithdraw(Exception):
@@ -46,6 +49,7 @@ class BinanceLive:
         self.leverage = leverage
         self.margin_mode = margin_mode
         self._prepared: set[str] = set()
+        self.in_flight_ms = int(call.exchange.options["recvWindow"]) + IN_FLIGHT_MARGIN_MS
 
     # -- set-up ------------------------------------------------------------------------------
 

@@ -93,6 +93,10 @@ def build_exchange(
             "fetchCurrencies": False,
             "fetchMargins": False,  # Binance's margin-pair lists: signed, and of no use to fra
             "defaultType": "spot",
+            # Binance refuses a signed request arriving later than this after its timestamp
+            # (its recommended 5 s; ccxt's default is 10): it bounds how long an unanswered
+            # order may still be in flight, which reconcile has to wait out.
+            "recvWindow": 5_000,
         },
     }
     if venue in _MARKET_TYPES:

@@ -44,6 +44,7 @@ def walk_book(
 
 class PaperExecutor:
     mode = "paper"
+    in_flight_ms = 0
 
     def __init__(
         self,
