@@ -81,3 +81,28 @@ def test_secrets_never_appear_in_config_or_errors(fra: Fra) -> None:
     assert secret not in out.stdout and "key-123456" not in out.stdout
     bad = fra("scan", code=ExitCode.BAD_INPUT, FRA_API_SECRET=secret, FRA_MODE="live")
     assert secret not in bad.stderr + bad.stdout
+
+
+def test_the_request_budget_lets_a_scan_through_and_slows_a_long_pagination() -> None:
+    from fra.venues.exchange import BURST_SECONDS, RequestBudget
+
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    budget = RequestBudget(50, clock=lambda: now[0], sleep=sleep)  # Binance: 20 units/s
+    # A warm Binance scan: funding, intervals, both 24h tickers, book tickers.
+    for cost in (10, 1, 16, 40, 5):
+        budget(cost)
+    assert slept == [], "a scan is well inside the budget"
+    # A pagination of 200 weight-1 pages drains the burst, then goes at the exchange's rate.
+    for _ in range(200):
+        budget(1)
+    assert now[0] == pytest.approx((72 + 200) / 20 - BURST_SECONDS)
+    # Idle time refills the bucket, up to its size.
+    now[0] += 3600
+    budget(float(BURST_SECONDS * 20))
+    assert now[0] == pytest.approx((72 + 200) / 20 - BURST_SECONDS + 3600)

@@ -25,7 +25,6 @@ from fra.emulator.errors import BinanceError, illegal, mandatory
 from fra.emulator.formats import fixed, places, plain, s8
 from fra.emulator.records import BUY, ZERO, Order, PositionView, WalletView
 from fra.emulator.spot_api import RATE_LIMITS
-from fra.venues.simulated import SimulatedMarket
 
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 ORDER_TYPES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
@@ -33,12 +32,6 @@ ORDER_TYPES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PR
 PERIOD_MS = 8 * 3_600_000  # the longest funding interval: `limit` of them hold `limit` prints
 SEVEN_DAYS_MS = 7 * DAY_MS
 SUCCESS = {"code": 200, "msg": "success"}
-
-
-def funding_cap(market: SimulatedMarket, symbol: str) -> Decimal:
-    """A perpetual's funding rate cap per interval. The simulation keeps it private, so this
-    reaches in; Binance publishes it in fundingInfo."""
-    return Decimal(repr(market._mkts[symbol].und.cap))
 
 
 def _price(listing: Listing, value: Decimal) -> str:
@@ -289,7 +282,7 @@ class FuturesApi:
             hours = quotes[listing.source].interval_hours
             if not listing.perpetual or hours == 8:
                 continue
-            cap = funding_cap(self.ex.market, listing.source)
+            cap = self.ex.market.funding_cap(listing.source)
             out.append(
                 {
                     "symbol": listing.id,

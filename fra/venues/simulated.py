@@ -886,6 +886,11 @@ class SimulatedMarket:
             raise KeyError(f"{symbol} is not a perpetual")
         return self._quote(symbol, m, self.now_ms())
 
+    def funding_cap(self, symbol: str) -> Decimal:
+        """The most a perpetual's rate moves either way in one interval (Binance publishes it
+        per symbol in fundingInfo)."""
+        return Decimal(repr(self._mkts[symbol].und.cap))
+
     def _quote(self, symbol: str, m: _Mkt, t: int) -> FundingQuote:
         ev = _Eval(self, m.und)
         next_ms, hours = ev.next_settlement(t)
