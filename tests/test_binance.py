@@ -214,6 +214,21 @@ def test_live_funding_is_read_back_from_the_exchange(live: Fra, emulator: Binanc
     assert any(r.path == "/fapi/v1/income" for r in emulator.requests)
 
 
+def test_live_margin_ratio_comes_from_the_exchange(live: Fra, emulator: BinanceEmulator) -> None:
+    live("run-cycle")
+    [leg] = live.json("margin-check")["legs"]
+    [position] = [p for p in exchange_view(emulator)("fetch_positions", [ETH]) if p["contracts"]]
+    info = position["info"]
+    balance = Decimal(info["isolatedWallet"]) + Decimal(info["unRealizedProfit"])
+    # The clock runs between the two reads: the mark may move a little, nothing more.
+    assert abs(Decimal(leg["margin_balance"]) - balance) / balance < Decimal("0.01")
+    maintenance = Decimal(str(position["maintenanceMargin"]))
+    assert abs(Decimal(leg["maintenance_margin"]) - maintenance) / maintenance < Decimal("0.01")
+    assert Decimal(leg["ratio"]) == pytest.approx(
+        Decimal(leg["maintenance_margin"]) / Decimal(leg["margin_balance"])
+    )
+
+
 def test_live_partial_perp_fill_is_hedged_to_the_smaller_leg(
     live: Fra, emulator: BinanceEmulator
 ) -> None:
