@@ -11,6 +11,7 @@ from fra.commands import (
     config,
     doctor,
     emergency_stop,
+    history,
     install_timer,
     loop,
     margin_check,
@@ -58,6 +59,7 @@ app.command("config")(config.config)
 app.command("doctor")(doctor.doctor)
 app.command("loop")(loop.loop)
 app.command("install-timer")(install_timer.install_timer)
+app.add_typer(history.app, name="history")
 
 
 def main() -> None:

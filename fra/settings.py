@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     db: Path | None = Field(
         None, description="State file (SQLite); default state.db, or state-live.db in live mode"
     )
+    history_db: Path | None = Field(
+        None, description="History file (SQLite) for backtests; default history.db beside the state"
+    )
     mode: Literal["paper", "live"] = Field(
         "paper", description="paper: simulated fills; live: real orders (needs FRA_LIVE__CONFIRM)"
     )
@@ -206,6 +209,10 @@ class Settings(BaseSettings):
         if self.db is not None:
             return self.db
         return Path("state-live.db" if self.mode == "live" else "state.db")
+
+    @property
+    def history_path(self) -> Path:
+        return self.history_db or self.db_path.with_name("history.db")
 
     @property
     def simulated(self) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -13,8 +12,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlite_utils import Database
 
 from fra.core.models import OrderResult, Snapshot, SnapshotRow
-from fra.errors import StateError
 from fra.store.migrations import migrations
+from fra.store.sqlite import STATE_FILE, open_database, transaction
 
 if TYPE_CHECKING:
     # Imported where used: `fra rank` reads snapshots only and need not build positions.
@@ -64,67 +63,7 @@ class Store:
     def open(cls, path: Path) -> Store:
         """Open (creating if absent) and migrate. Refuses, without writing, files it can't use."""
         path = Path(path)
-        if path.is_dir():
-            raise StateError(f"state file {path} is a directory", "set FRA_DB or --db to a file")
-        if not path.parent.exists():
-            raise StateError(
-                f"cannot create state file {path}: directory {path.parent} does not exist",
-                "create the directory or point FRA_DB/--db elsewhere",
-            )
-        if path.exists() and not _readable(path):
-            raise StateError(
-                f"state file {path} is not readable", "fix its permissions (chmod u+rw)"
-            )
-        try:
-            conn = sqlite3.connect(str(path), timeout=10.0, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StateError(f"cannot open state file {path}: {exc}", "check the path") from None
-        try:
-            store = cls(Database(conn, execute_plugins=False), path)
-            store._check_and_migrate()
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise StateError(
-                f"state file {path} is corrupt or not a fra database ({exc})",
-                "restore it from a backup or move it aside to start afresh",
-            ) from None
-        except BaseException:
-            conn.close()
-            raise
-        return store
-
-    def _check_and_migrate(self) -> None:
-        self.conn.execute("PRAGMA busy_timeout = 10000")
-        # Read before anything writes, so a file we refuse is left byte for byte as it was.
-        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
-        known = {m.name for m in migrations._migrations}
-        if tables and "_sqlite_migrations" not in tables:
-            raise StateError(
-                f"{self.path} is a SQLite file but not a fra state file",
-                "point FRA_DB/--db at a fra state file or a new path",
-            )
-        applied = {m.name for m in migrations.applied(self.db)}
-        newer = sorted(applied - known)
-        if newer:
-            raise StateError(
-                f"{self.path} was written by a newer fra (schema {newer[-1]})",
-                "upgrade fra (pip install -U fra) or use a backup made by this version",
-            )
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        self.conn.execute("PRAGMA synchronous = NORMAL")
-        if migrations.pending(self.db):
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                # Re-check under the write lock: another process may have migrated meanwhile.
-                for migration in migrations.pending(self.db):
-                    migration.fn(self.db)
-                    migrations.ensure_migrations_table(self.db)
-                    migrations._record_applied(self.db, migration.name)
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+        return cls(open_database(path, migrations, STATE_FILE), path)
 
     def close(self) -> None:
         self.conn.close()
@@ -143,15 +82,8 @@ class Store:
     @contextmanager
     def tx(self) -> Iterator[Store]:
         """One write transaction; BEGIN IMMEDIATE so concurrent writers queue, not deadlock."""
-        if self.conn.in_transaction:
-            raise RuntimeError("nested Store.tx(): finish the outer transaction first")
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.conn):
             yield self
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         cursor = self.conn.execute(sql, tuple(params))
@@ -568,12 +500,3 @@ def _order_row(r: dict[str, Any]) -> OrderRow:
             time_ms=r["updated_ms"],
         ),
     )
-
-
-def _readable(path: Path) -> bool:
-    try:
-        with path.open("rb") as fh:
-            fh.read(1)
-        return True
-    except OSError:
-        return False

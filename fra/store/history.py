@@ -1,0 +1,259 @@
+"""history.db: funding settlements and price bars, imported or fetched, read by the backtest.
+
+A file of its own next to the state file: it is bulky, can always be fetched again, and is
+written by commands that must not hold the cycle lock. Decimals are TEXT, times epoch ms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import NamedTuple
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from fra.core.history import Bar, FundingRecord, HistoryError, combine_funding
+from fra.store.sqlite import HISTORY_FILE, open_database, transaction
+
+migrations = Migrations("fra-history")
+
+
+@migrations()
+def m001_history(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE funding (
+            exchange TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            rate TEXT NOT NULL,
+            interval_hours INTEGER,
+            mark_price TEXT,
+            PRIMARY KEY (exchange, symbol, time_ms)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE bars (
+            exchange TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            open_time_ms INTEGER NOT NULL,
+            open TEXT NOT NULL,
+            high TEXT NOT NULL,
+            low TEXT NOT NULL,
+            close TEXT NOT NULL,
+            volume TEXT NOT NULL,
+            PRIMARY KEY (exchange, symbol, open_time_ms)
+        ) WITHOUT ROWID"""
+    )
+
+
+class Added(NamedTuple):
+    new: int
+    completed: int  # stored rows a new source filled in (a mark price, an interval)
+    replaced: int
+    unchanged: int
+
+
+class Coverage(NamedTuple):
+    exchange: str
+    symbol: str
+    kind: str  # funding | bars
+    first_ms: int
+    last_ms: int
+    rows: int
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+class HistoryStore:
+    def __init__(self, db: Database, path: Path) -> None:
+        self.db, self.path, self.conn = db, path, db.conn
+
+    @classmethod
+    def open(cls, path: Path) -> HistoryStore:
+        return cls(open_database(Path(path), migrations, HISTORY_FILE), Path(path))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- writing --------------------------------------------------------------------------
+
+    def add_funding(self, records: Sequence[FundingRecord], *, replace: bool = False) -> Added:
+        """Store settlements in one transaction. A stored settlement with another rate is an
+        error (nothing is written) unless `replace`."""
+        new = completed = replaced = unchanged = 0
+        with transaction(self.conn):
+            stored = self._stored_funding(records)
+            writes = []
+            for r in records:
+                old = stored.get((r.exchange, r.symbol, r.time_ms))
+                if old is None:
+                    new += 1
+                    writes.append(r)
+                    continue
+                merged = combine_funding(old, r)
+                if merged == old:
+                    unchanged += 1
+                    continue
+                if merged is None:
+                    if not replace:
+                        raise HistoryError(
+                            f"{r.symbol} at {r.time_ms}: stored rate {old.rate}"
+                            f" (interval {old.interval_hours}, mark {old.mark_price}) differs"
+                            f" from the new {r.rate} ({r.interval_hours}, {r.mark_price})",
+                            "give --replace to overwrite stored rows with the file's",
+                        )
+                    replaced += 1
+                    writes.append(r)
+                else:
+                    completed += 1
+                    writes.append(merged)
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO funding VALUES (?,?,?,?,?,?)",
+                (
+                    (
+                        r.exchange,
+                        r.symbol,
+                        r.time_ms,
+                        str(r.rate),
+                        r.interval_hours,
+                        _text(r.mark_price),
+                    )
+                    for r in writes
+                ),
+            )
+        return Added(new, completed, replaced, unchanged)
+
+    def add_bars(self, bars: Sequence[Bar], *, replace: bool = False) -> Added:
+        new = replaced = unchanged = 0
+        with transaction(self.conn):
+            stored = self._stored_bars(bars)
+            writes = []
+            for b in bars:
+                old = stored.get((b.exchange, b.symbol, b.open_time_ms))
+                if old is None:
+                    new += 1
+                elif old == b:
+                    unchanged += 1
+                    continue
+                elif not replace:
+                    raise HistoryError(
+                        f"{b.symbol} bar at {b.open_time_ms}: stored {tuple(old[3:])} differs"
+                        f" from the new {tuple(b[3:])}",
+                        "give --replace to overwrite stored rows with the file's",
+                    )
+                else:
+                    replaced += 1
+                writes.append(b)
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO bars VALUES (?,?,?,?,?,?,?,?)",
+                ((b[0], b[1], b[2], *(str(v) for v in b[3:])) for b in writes),
+            )
+        return Added(new, 0, replaced, unchanged)
+
+    def _stored_funding(
+        self, records: Iterable[FundingRecord]
+    ) -> dict[tuple[str, str, int], FundingRecord]:
+        out = {}
+        for exchange, symbol, lo, hi in _spans((r.exchange, r.symbol, r.time_ms) for r in records):
+            for row in self.conn.execute(
+                "SELECT * FROM funding WHERE exchange = ? AND symbol = ?"
+                " AND time_ms BETWEEN ? AND ?",
+                (exchange, symbol, lo, hi),
+            ):
+                out[row[:3]] = _funding(row)
+        return out
+
+    def _stored_bars(self, bars: Iterable[Bar]) -> dict[tuple[str, str, int], Bar]:
+        out = {}
+        for exchange, symbol, lo, hi in _spans(
+            (b.exchange, b.symbol, b.open_time_ms) for b in bars
+        ):
+            for row in self.conn.execute(
+                "SELECT * FROM bars WHERE exchange = ? AND symbol = ?"
+                " AND open_time_ms BETWEEN ? AND ?",
+                (exchange, symbol, lo, hi),
+            ):
+                out[row[:3]] = _bar(row)
+        return out
+
+    # -- reading --------------------------------------------------------------------------
+
+    def funding(
+        self, exchange: str, symbols: Iterable[str], since_ms: int, until_ms: int
+    ) -> dict[str, list[FundingRecord]]:
+        """Settlements in [since, until], per symbol, in time order."""
+        out: dict[str, list[FundingRecord]] = {}
+        for symbol in symbols:
+            out[symbol] = [
+                _funding(row)
+                for row in self.conn.execute(
+                    "SELECT * FROM funding WHERE exchange = ? AND symbol = ?"
+                    " AND time_ms BETWEEN ? AND ? ORDER BY time_ms",
+                    (exchange, symbol, since_ms, until_ms),
+                )
+            ]
+        return out
+
+    def bars(
+        self, exchange: str, symbols: Iterable[str], since_ms: int, until_ms: int
+    ) -> dict[str, list[Bar]]:
+        out: dict[str, list[Bar]] = {}
+        for symbol in symbols:
+            out[symbol] = [
+                _bar(row)
+                for row in self.conn.execute(
+                    "SELECT * FROM bars WHERE exchange = ? AND symbol = ?"
+                    " AND open_time_ms BETWEEN ? AND ? ORDER BY open_time_ms",
+                    (exchange, symbol, since_ms, until_ms),
+                )
+            ]
+        return out
+
+    def last_time(self, kind: str, exchange: str, symbol: str) -> int | None:
+        """The latest stored time of a series: where a fetch resumes."""
+        column = "time_ms" if kind == "funding" else "open_time_ms"
+        table = "funding" if kind == "funding" else "bars"
+        row = self.conn.execute(
+            f"SELECT MAX({column}) FROM {table} WHERE exchange = ? AND symbol = ?",
+            (exchange, symbol),
+        ).fetchone()
+        return row[0] if row else None
+
+    def coverage(self, exchange: str | None = None) -> list[Coverage]:
+        out = []
+        for kind, table, column in (
+            ("funding", "funding", "time_ms"),
+            ("bars", "bars", "open_time_ms"),
+        ):
+            sql = (
+                f"SELECT exchange, symbol, MIN({column}), MAX({column}), COUNT(*) FROM {table}"
+                + (" WHERE exchange = ?" if exchange else "")
+                + " GROUP BY exchange, symbol ORDER BY exchange, symbol"
+            )
+            for row in self.conn.execute(sql, (exchange,) if exchange else ()):
+                out.append(Coverage(row[0], row[1], kind, row[2], row[3], row[4]))
+        return out
+
+
+def _spans(keys: Iterable[tuple[str, str, int]]) -> list[tuple[str, str, int, int]]:
+    spans: dict[tuple[str, str], list[int]] = {}
+    for exchange, symbol, t in keys:
+        span = spans.setdefault((exchange, symbol), [t, t])
+        span[0], span[1] = min(span[0], t), max(span[1], t)
+    return [(e, s, lo, hi) for (e, s), (lo, hi) in spans.items()]
+
+
+def _funding(row: tuple) -> FundingRecord:
+    return FundingRecord(row[0], row[1], row[2], Decimal(row[3]), row[4], _dec(row[5]))
+
+
+def _bar(row: tuple) -> Bar:
+    return Bar(row[0], row[1], row[2], *(Decimal(v) for v in row[3:]))

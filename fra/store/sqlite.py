@@ -1,0 +1,116 @@
+"""Opening fra's SQLite files: refuse what we can't use without writing to it, then migrate."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from fra.errors import StateError
+
+
+class FileKind(NamedTuple):
+    noun: str  # "state file"
+    setting: str  # where its path comes from, for the fixes
+    what: str  # what a fitting file is, for "not a ..." errors
+
+
+STATE_FILE = FileKind("state file", "FRA_DB/--db", "fra state file")
+HISTORY_FILE = FileKind("history file", "FRA_HISTORY_DB", "fra history file")
+
+
+def open_database(path: Path, migrations: Migrations, kind: FileKind) -> Database:
+    if path.is_dir():
+        raise StateError(f"{kind.noun} {path} is a directory", f"set {kind.setting} to a file")
+    if not path.parent.exists():
+        raise StateError(
+            f"cannot create {kind.noun} {path}: directory {path.parent} does not exist",
+            f"create the directory or point {kind.setting} elsewhere",
+        )
+    if path.exists() and not _readable(path):
+        raise StateError(f"{kind.noun} {path} is not readable", "fix its permissions (chmod u+rw)")
+    try:
+        conn = sqlite3.connect(str(path), timeout=10.0, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StateError(f"cannot open {kind.noun} {path}: {exc}", "check the path") from None
+    db = Database(conn, execute_plugins=False)
+    try:
+        _check_and_migrate(db, path, migrations, kind)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StateError(
+            f"{kind.noun} {path} is corrupt or not a {kind.what} ({exc})",
+            "restore it from a backup or move it aside to start afresh",
+        ) from None
+    except BaseException:
+        conn.close()
+        raise
+    return db
+
+
+def _check_and_migrate(db: Database, path: Path, migrations: Migrations, kind: FileKind) -> None:
+    conn = db.conn
+    conn.execute("PRAGMA busy_timeout = 10000")
+    # Read before anything writes, so a file we refuse is left byte for byte as it was.
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    known = {m.name for m in migrations._migrations}
+    if tables and "_sqlite_migrations" not in tables:
+        raise StateError(
+            f"{path} is a SQLite file but not a {kind.what}",
+            f"point {kind.setting} at a {kind.what} or a new path",
+        )
+    applied = {m.name for m in migrations.applied(db)}
+    if tables and not applied & known:
+        raise StateError(
+            f"{path} is a SQLite file but not a {kind.what}",
+            f"point {kind.setting} at a {kind.what} or a new path",
+        )
+    newer = sorted(applied - known)
+    if newer:
+        raise StateError(
+            f"{path} was written by a newer fra (schema {newer[-1]})",
+            "upgrade fra (pip install -U fra) or use a backup made by this version",
+        )
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    if migrations.pending(db):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-check under the write lock: another process may have migrated meanwhile.
+            for migration in migrations.pending(db):
+                migration.fn(db)
+                migrations.ensure_migrations_table(db)
+                migrations._record_applied(db, migration.name)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction; BEGIN IMMEDIATE so concurrent writers queue, not deadlock."""
+    if conn.in_transaction:
+        raise RuntimeError("nested transaction: finish the outer one first")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            fh.read(1)
+        return True
+    except OSError:
+        return False
