@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from fra.commands import (
+    backtest,
     close,
     config,
     doctor,
@@ -60,6 +61,7 @@ app.command("doctor")(doctor.doctor)
 app.command("loop")(loop.loop)
 app.command("install-timer")(install_timer.install_timer)
 app.add_typer(history.app, name="history")
+app.command("backtest")(backtest.backtest)
 
 
 def main() -> None:

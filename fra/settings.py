@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -20,6 +20,10 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from fra.errors import BadInput
+
+if TYPE_CHECKING:
+    from fra.core.ranking import RankParams
+    from fra.core.risk import RiskLimits
 
 # A period is the market's reference 8h funding period: rate thresholds and the holding horizon
 # are expressed in it so that 1h, 4h and 8h symbols are compared on the same footing.
@@ -42,6 +46,16 @@ class StrategySettings(BaseModel):
         default_factory=list,
         description='Trade only these perpetuals (JSON list, e.g. ["BTC/USDT:USDT"]); empty = all',
     )
+
+    def rank_params(self) -> RankParams:
+        from fra.core.ranking import RankParams
+
+        return RankParams(
+            self.min_funding_rate,
+            self.min_volume_usd,
+            self.min_holding_periods,
+            frozenset(self.symbols),
+        )
 
     @model_validator(mode="after")
     def _exit_below_entry(self) -> StrategySettings:
@@ -68,6 +82,13 @@ class RiskSettings(BaseModel):
     delta_tolerance: Decimal = Field(
         Decimal("0.01"), gt=0, lt=1, description="Largest relative spot/perp quantity mismatch"
     )
+
+    def limits(self) -> RiskLimits:
+        from fra.core.risk import RiskLimits
+
+        return RiskLimits(
+            self.max_positions, self.max_position_usd, self.max_total_exposure_usd, self.leverage
+        )
 
     @model_validator(mode="after")
     def _alert_below_critical(self) -> RiskSettings:
@@ -117,6 +138,28 @@ class SimSettings(BaseModel):
             except ValueError as exc:
                 raise ValueError(f"shocks: {exc}") from None
         return self
+
+
+class BacktestSettings(BaseModel):
+    capital: Decimal = Field(Decimal("10000"), gt=0, description="Starting capital, USDT")
+    spot_fee: Decimal = Field(
+        Decimal("0.001"), ge=0, lt=1, description="Spot taker fee (Binance's base rate)"
+    )
+    perp_fee: Decimal = Field(
+        Decimal("0.0005"), ge=0, lt=1, description="Perpetual taker fee (Binance's base rate)"
+    )
+    spread_bps: Decimal = Field(
+        Decimal("2"), ge=0, description="Bid-ask spread of each leg, basis points"
+    )
+    slippage_bps: Decimal = Field(
+        Decimal("2"), ge=0, description="Slippage of each fill beyond the spread, basis points"
+    )
+    maintenance_margin_rate: Decimal = Field(
+        Decimal("0.01"), gt=0, lt=1, description="Maintenance margin / notional of a short"
+    )
+    resume_after_hours: int = Field(
+        24, ge=0, description="Hours a halt lasts in a backtest (stands in for `fra resume`)"
+    )
 
 
 class LiveSettings(BaseModel):
@@ -174,6 +217,7 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(None, description="Exchange API key (live mode, real fees)")
     api_secret: SecretStr | None = Field(None, description="Exchange API secret")
     live: LiveSettings = LiveSettings()
+    backtest: BacktestSettings = BacktestSettings()
     strategy: StrategySettings = StrategySettings()
     risk: RiskSettings = RiskSettings()
     paper: PaperSettings = PaperSettings()

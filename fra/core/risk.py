@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 from typing import NamedTuple
+
+# Refusals that no other pair could pass either: stop looking for candidates.
+GLOBAL_RULES = frozenset(
+    {"halted", "max_positions", "max_total_exposure_usd", "insufficient_balance"}
+)
 
 
 class RiskLimits(NamedTuple):
@@ -27,6 +32,17 @@ def capital_needed(
 ) -> Decimal:
     """Quote needed to open: the spot leg outright, the perp leg's margin, both entry fees."""
     return notional * (1 + spot_fee) + notional / leverage + notional * perp_fee
+
+
+def largest_notional(
+    limits: RiskLimits, exposure: Decimal, free_quote: Decimal, per_unit: Decimal
+) -> Decimal:
+    """The largest position every limit allows (to the cent); `check_open` then names the rule
+    that binds. `per_unit`: capital needed per unit of notional (`capital_needed(1, ...)`)."""
+    room = min(
+        limits.max_position_usd, limits.max_total_exposure_usd - exposure, free_quote / per_unit
+    )
+    return max(room, Decimal(0)).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
 
 
 def check_open(

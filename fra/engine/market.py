@@ -5,7 +5,7 @@ from __future__ import annotations
 from fra.app import App
 from fra.core.models import Snapshot
 from fra.core.positions import Position
-from fra.core.ranking import Ranked, RankParams, rank
+from fra.core.ranking import Ranked, rank
 from fra.core.scan import snapshot_rows
 from fra.errors import BadInput
 
@@ -32,16 +32,14 @@ def delisted(app: App, position: Position) -> list[str]:
     return [s for s in (position.perp_symbol, position.spot_symbol) if s not in markets]
 
 
-def rank_params(app: App) -> RankParams:
-    s = app.settings.strategy
-    return RankParams(
-        s.min_funding_rate, s.min_volume_usd, s.min_holding_periods, frozenset(s.symbols)
-    )
-
-
 def rank_snapshot(app: App, snapshot: Snapshot) -> list[Ranked]:
     held = app.store.held_symbols()
-    return rank(snapshot.rows, rank_params(app), held, app.store.halt_reason() is not None)
+    return rank(
+        snapshot.rows,
+        app.settings.strategy.rank_params(),
+        held,
+        app.store.halt_reason() is not None,
+    )
 
 
 def latest_snapshot(app: App, refresh: bool) -> Snapshot:

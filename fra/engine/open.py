@@ -10,18 +10,20 @@ from fra.app import App
 from fra.core.models import Market, MarketType, Side, SnapshotRow
 from fra.core.positions import HELD_STATES, Position, PositionState, delta_mismatch
 from fra.core.ranking import Ranked, Reason, evaluate, rank
-from fra.core.risk import Refusal, RiskLimits, capital_needed, check_open
+from fra.core.risk import (
+    GLOBAL_RULES,
+    Refusal,
+    capital_needed,
+    check_open,
+    largest_notional,
+)
 from fra.core.scan import snapshot_rows
 from fra.core.sizing import HedgeSize, SizeError, floor_step, minimum_notional, size_hedge
 from fra.engine.close import flatten
-from fra.engine.market import rank_params
 from fra.engine.orders import place, reload
 from fra.errors import BadInput, Refused
 
 log = logging.getLogger("fra.open")
-
-# Refusals that no other pair could pass either: stop looking for candidates.
-GLOBAL_RULES = {"halted", "max_positions", "max_total_exposure_usd", "insufficient_balance"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +48,6 @@ class OpenRefused(Refused):
     @property
     def is_global(self) -> bool:
         return any(r.rule in GLOBAL_RULES for r in self.refusals)
-
-
-def risk_limits(app: App) -> RiskLimits:
-    r = app.settings.risk
-    return RiskLimits(r.max_positions, r.max_position_usd, r.max_total_exposure_usd, r.leverage)
 
 
 def validate_symbol(markets: dict[str, Market], symbol: str) -> tuple[Market, Market]:
@@ -86,21 +83,14 @@ def plan_open(
     perp, spot = validate_symbol(markets, row.perp_symbol)
     halt = app.store.halt_reason()
     held_symbols = {p.perp_symbol for p in held}
-    ranked = evaluate(row, rank_params(app), row.perp_symbol in held_symbols, halt is not None)
-    limits = risk_limits(app)
+    ranked = evaluate(
+        row, app.settings.strategy.rank_params(), row.perp_symbol in held_symbols, halt is not None
+    )
+    limits = app.settings.risk.limits()
     exposure = sum((p.notional for p in held), Decimal(0))
     free = app.executor.free_quote()
     per_unit = capital_needed(Decimal(1), limits.leverage, spot.taker_fee, perp.taker_fee)
-    if size_usd is None:
-        # Largest size every limit allows; the checks below then name what binds.
-        room = min(
-            limits.max_position_usd,
-            limits.max_total_exposure_usd - exposure,
-            free / per_unit,
-        )
-        notional = floor_step(max(room, Decimal(0)), Decimal("0.01"))
-    else:
-        notional = size_usd
+    notional = largest_notional(limits, exposure, free, per_unit) if size_usd is None else size_usd
     refusals = check_open(
         limits=limits,
         notional=notional,
@@ -244,7 +234,7 @@ def open_position(app: App, symbol: str | None, size_usd: Decimal | None) -> Pos
         plan = plan_open(app, live_row(app, symbol), markets, size_usd, held)
         return execute_open(app, plan)
     rows = snapshot_rows(markets, app.market.funding_quotes(), app.market.tickers())
-    ranked = rank(rows, rank_params(app), {p.perp_symbol for p in held}, False)
+    ranked = rank(rows, app.settings.strategy.rank_params(), {p.perp_symbol for p in held}, False)
     refusals: list[str] = []
     for candidate in ranked:
         if not candidate.eligible:
