@@ -1,0 +1,161 @@
+"""fra backtest on small made-up histories (each figure can be worked out by hand) and, when
+../shared/data is present, on real Binance history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from conftest import Fra
+
+from fra.errors import ExitCode
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+H8 = 8 * 3_600_000
+START = int(datetime(2023, 1, 1, tzinfo=UTC).timestamp() * 1000)
+DAYS = 20
+
+
+def ms(day: str) -> int:
+    return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def history(
+    fra: Fra, eth_rate: Callable[[int], object], eth_price: Callable[[int], object]
+) -> None:
+    """20 days of 8h settlements and bars: BTC flat at 20000 paying 0.0001 (below the default
+    entry rate), ETH at `eth_price(i)` paying `eth_rate(i)` at settlement i."""
+    funding = ["exchange,symbol,funding_time_ms,funding_rate,interval_hours"]
+    bars = ["exchange,symbol,market,open_time_ms,open,high,low,close,volume"]
+    for i in range(-3, DAYS * 3):
+        t = START + i * H8
+        if i >= 0:
+            funding.append(f"binance,BTCUSDT,{t},0.0001,8")
+            funding.append(f"binance,ETHUSDT,{t},{eth_rate(i)},8")
+        for market in ("perp", "spot"):
+            bars.append(f"binance,BTCUSDT,{market},{t},20000,20000,20000,20000,100000")
+            price = eth_price(i)
+            bars.append(f"binance,ETHUSDT,{market},{t},{price},{price},{price},{price},1000000")
+    (fra.workdir / "f.csv").write_text("\n".join(funding) + "\n")
+    (fra.workdir / "b.csv").write_text("\n".join(bars) + "\n")
+    fra("history", "import", "f.csv")
+    fra("history", "import", "b.csv")
+
+
+def run(fra: Fra, *extra: str, code: int = 0, **env: str) -> dict:
+    return fra.json(
+        "backtest", "--from", "2023-01-01", "--to", "2023-01-21", *extra, code=code, **env
+    )
+
+
+@pytest.fixture
+def flat(fra: Fra) -> Fra:
+    fra.set(FRA_BACKTEST__SPREAD_BPS="0", FRA_BACKTEST__SLIPPAGE_BPS="0")
+    return fra
+
+
+def test_opens_the_paying_pair_and_closes_when_funding_fades(flat: Fra) -> None:
+    # ETH pays 0.001 per 8h for 10 days, then 0.00001 (below the 0.00005 exit rate).
+    history(flat, lambda i: "0.001" if i < 30 else "0.00001", lambda i: 1000)
+    report = run(flat)
+    per = {f["symbol"]: f for f in report["per_symbol"]}
+    assert set(per) == {"ETH/USDT:USDT"}, "BTC's 0.0001 is below the entry rate"
+    eth = per["ETH/USDT:USDT"]
+    assert eth["trades"] == 1
+    # Opened just after the first settlement; paid at the next 29 (0.001) and at the 31st
+    # (0.00001), which is when the low rate became known and the position was closed.
+    notional = 2000.0  # FRA_RISK__MAX_POSITION_USD's default binds
+    funding = notional * (0.001 * 29 + 0.00001)
+    assert eth["funding"] == pytest.approx(funding)
+    fees = notional * (0.001 + 0.0005) * 2
+    assert eth["fees"] == pytest.approx(fees)
+    assert eth["pnl"] == pytest.approx(funding - fees)
+    strategy = report["strategy"]
+    assert strategy["end_equity"] == pytest.approx(10_000 + eth["pnl"])
+    assert strategy["trades"] == 1 and 0.4 < strategy["time_in_market"] < 0.6
+    # The baselines hold both symbols, or BTC alone, the whole time.
+    assert set(report["baselines"]) == {"hold BTC", "hold all"}
+    assert report["baselines"]["hold BTC"]["time_in_market"] > 0.95
+
+
+def test_settings_apply_as_they_would_live(flat: Fra) -> None:
+    history(flat, lambda i: "0.001" if i < 30 else "0.00001", lambda i: 1000)
+    # An entry rate above what ETH pays: nothing is opened.
+    report = run(flat, FRA_STRATEGY__MIN_FUNDING_RATE="0.002", FRA_STRATEGY__EXIT_FUNDING_RATE="0")
+    assert report["strategy"]["trades"] == 0 and report["per_symbol"] == []
+    # Max positions 0: nothing either; a smaller position limit: a smaller position.
+    assert run(flat, FRA_RISK__MAX_POSITIONS="0")["strategy"]["trades"] == 0
+    small = run(flat, FRA_RISK__MAX_POSITION_USD="500")["per_symbol"][0]
+    assert small["funding"] == pytest.approx(500 * (0.001 * 29 + 0.00001))
+
+
+def test_a_squeeze_liquidates_the_short_and_halts_like_live(flat: Fra) -> None:
+    # ETH jumps 40 % in one bar on day 5: past a 3x short's bankruptcy price.
+    history(flat, lambda i: "0.001", lambda i: 1000 if i < 15 else 1400)
+    report = run(flat, FRA_BACKTEST__RESUME_AFTER_HOURS="10000")
+    assert any("ETH/USDT:USDT: short liquidated" in e for e in report["events"])
+    eth = report["per_symbol"][0]
+    # Isolated margin: the short lost its margin (a third of the notional), the spot gained 40 %.
+    assert eth["trades"] == 1
+    margin = 2000 / 3
+    assert eth["pnl"] == pytest.approx(2000 * 0.4 - margin + eth["funding"] - eth["fees"])
+    # Halted (no `fra resume` in the period): nothing opened again.
+    assert report["strategy"]["trades"] == 1
+
+
+BAD = [
+    (["--from", "2023-02-01", "--to", "2023-01-01"], "not before --to"),
+    (["--from", "yesterday", "--to", "2023-01-21"], "is not a date"),
+    (["--from", "2023-01-01", "--to", "2023-01-21", "--symbols", "DOGEUSDT"],
+     "no binance funding history for DOGE/USDT:USDT"),
+    (["--from", "2019-01-01", "--to", "2019-02-01"], "between the given dates"),
+    (["--from", "2023-01-01", "--to", "2023-01-21", "--exchange", "okx"],
+     "no funding history for okx"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "words"), BAD, ids=[b[1] for b in BAD])
+def test_bad_backtest_input(flat: Fra, args: list[str], words: str) -> None:
+    history(flat, lambda i: "0.001", lambda i: 1000)
+    result = flat("backtest", *args, code=ExitCode.BAD_INPUT)
+    err = result.stderr.strip()
+    assert err.startswith("error: ") and "\n" not in err and words in err, err
+
+
+def test_no_history_file_says_how_to_get_one(fra: Fra) -> None:
+    result = fra("backtest", "--from", "2023-01-01", "--to", "2023-02-01", code=ExitCode.BAD_INPUT)
+    assert "fra history import" in result.stderr
+    assert not (fra.workdir / "history.db").exists()
+
+
+@pytest.mark.skipif(not (DATA / "prices_8h.csv.gz").exists(), reason="shared/data absent")
+def test_real_history_sol_is_out_during_its_2022_negative_funding(fra: Fra) -> None:
+    fra("history", "import", str(DATA / "funding.csv.gz"))
+    fra("history", "import", str(DATA / "prices_8h.csv.gz"))
+    from fra.engine.backtest import backtest
+    from fra.settings import load_settings
+
+    settings = load_settings(db=fra.db, venue="simulated", history_db=fra.workdir / "history.db")
+    report = backtest(settings, "binance", None, ms("2022-06-01"), ms("2023-03-01"))
+    sol = "SOL/USDT:USDT"
+    crash = [
+        p
+        for p in report.results["strategy"].points
+        if ms("2022-11-09") <= p.time_ms <= ms("2022-11-19")
+    ]
+    assert crash and not any(sol in p.held for p in crash), "held SOL while it paid -2 %"
+    assert report.strategy.trades > 0
+    # What the replay read: SOL's switch to shorter intervals at the -2 % floor.
+    from fra.engine.backtest import load
+    from fra.store.history import HistoryStore
+
+    store = HistoryStore.open(fra.workdir / "history.db")
+    try:
+        [series], _ = load(store, "binance", ["SOLUSDT"], ms("2022-11-08"), ms("2022-11-20"))
+    finally:
+        store.close()
+    floor = [st for st in series.settlements if st.rate == Decimal("-0.02")]
+    assert floor and {st.interval_hours for st in floor} & {2, 4}
