@@ -183,13 +183,21 @@ class _Symbol:
         return self.spot.close
 
 
-def run(series: Sequence[Series], params: Params, since_ms: int, until_ms: int) -> Result:
-    symbols = {s.symbol: _Symbol(s) for s in series}
+def _timeline(
+    series: Sequence[Series], since_ms: int, until_ms: int
+) -> dict[int, list[tuple[str, Settlement]]]:
+    """The cycles to run: every settlement time in the period, with what settled then."""
     by_time: dict[int, list[tuple[str, Settlement]]] = {}
     for s in series:
         for st in s.settlements:
             if since_ms <= st.time_ms <= until_ms:
                 by_time.setdefault(st.time_ms, []).append((s.symbol, st))
+    return by_time
+
+
+def run(series: Sequence[Series], params: Params, since_ms: int, until_ms: int) -> Result:
+    symbols = {s.symbol: _Symbol(s) for s in series}
+    by_time = _timeline(series, since_ms, until_ms)
     p = params
     cash = p.capital
     held: dict[str, Holding] = {}
@@ -389,11 +397,7 @@ def hold(series: Sequence[Series], params: Params, since_ms: int, until_ms: int)
     as topped up from the spot leg (no liquidation), so it shows the trade, not the risk rules."""
     p = params
     symbols = {s.symbol: _Symbol(s) for s in series}
-    by_time: dict[int, list[tuple[str, Settlement]]] = {}
-    for s in series:
-        for st in s.settlements:
-            if since_ms <= st.time_ms <= until_ms:
-                by_time.setdefault(st.time_ms, []).append((s.symbol, st))
+    by_time = _timeline(series, since_ms, until_ms)
     per_unit = capital_needed(ONE, p.limits.leverage, p.spot_fee, p.perp_fee)
     budget = p.capital / len(series) if series else ZERO
     cost = p.half_spread + p.slippage
