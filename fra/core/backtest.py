@@ -134,7 +134,7 @@ class _Cursor:
     """The bars of one market, read forward in time: only bars closed by `t` are known."""
 
     def __init__(self, bars: Sequence[Bar], bar_ms: int) -> None:
-        self.bars, self.bar_ms = bars, bar_ms
+        self.bars = bars
         self.closes = [b.open_time_ms + bar_ms for b in bars]
         self.i = 0  # bars[:i] are closed
         self.next_close = self.closes[0] if bars else None

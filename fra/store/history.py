@@ -217,16 +217,6 @@ class HistoryStore:
             ]
         return out
 
-    def last_time(self, kind: str, exchange: str, symbol: str) -> int | None:
-        """The latest stored time of a series: where a fetch resumes."""
-        column = "time_ms" if kind == "funding" else "open_time_ms"
-        table = "funding" if kind == "funding" else "bars"
-        row = self.conn.execute(
-            f"SELECT MAX({column}) FROM {table} WHERE exchange = ? AND symbol = ?",
-            (exchange, symbol),
-        ).fetchone()
-        return row[0] if row else None
-
     def coverage(self, exchange: str | None = None) -> list[Coverage]:
         out = []
         for kind, table, column in (
