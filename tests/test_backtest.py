@@ -106,6 +106,25 @@ def test_a_squeeze_liquidates_the_short_and_halts_like_live(flat: Fra) -> None:
     assert report["strategy"]["trades"] == 1
 
 
+def test_baselines_keep_their_share_of_equity_as_prices_move(flat: Fra) -> None:
+    # ETH doubles over the 20 days while paying 0.001 per 8h; BTC stays flat paying 0.0001.
+    history(flat, lambda i: "0.001", lambda i: 1000 + 1000 * max(i, 0) // (DAYS * 3 - 1))
+    hold_all = run(flat)["baselines"]["hold all"]
+    # Hedged: the price move nets out, what is left is the funding less the fees.
+    assert hold_all["end_equity"] == pytest.approx(
+        10_000 + hold_all["funding"] - hold_all["fees"], abs=1e-6
+    )
+    # Each half of the capital carries notional / (1 + 1/3 leverage + fees); the ETH short is
+    # traded back to that whenever it drifts 10 %, so its funding does not double with the
+    # price as it would if the coins were held fixed.
+    per_unit = 1 + 1 / 3 + 0.001 + 0.0005
+    half = 10_000 / 2 / per_unit
+    settlements = DAYS * 3
+    expected = half * (0.001 + 0.0001) * settlements
+    assert expected * 0.95 < hold_all["funding"] < expected * 1.1
+    assert hold_all["fees"] > half * 2 * 0.0015, "resizing pays fees on the difference"
+
+
 BAD = [
     (["--from", "2023-02-01", "--to", "2023-01-01"], "not before --to"),
     (["--from", "yesterday", "--to", "2023-01-21"], "is not a date"),

@@ -44,6 +44,16 @@ class Bar(NamedTuple):
     volume: Decimal  # base units
 
 
+class PriceBar(NamedTuple):
+    """What a replay reads of a bar: its high for the short's margin, its close as the price,
+    its volume for the volume filter."""
+
+    open_time_ms: int
+    high: Decimal
+    close: Decimal
+    volume: Decimal
+
+
 FUNDING_LONG = ("exchange", "symbol", "funding_time_ms", "funding_rate")
 BARS_LONG = (
     "exchange",

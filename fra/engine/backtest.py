@@ -83,7 +83,7 @@ def load(
         )
     funding = store.funding(exchange, wanted, since_ms, until_ms)
     spots = {s: s.split(":")[0] for s in wanted}
-    bars = store.bars(exchange, [*wanted, *spots.values()], since_ms - DAY_MS, until_ms)
+    bars = store.price_bars(exchange, [*wanted, *spots.values()], since_ms - DAY_MS, until_ms)
     series, warnings = [], []
     for symbol in wanted:
         if not funding[symbol]:
