@@ -125,6 +125,90 @@ def test_baselines_keep_their_share_of_equity_as_prices_move(flat: Fra) -> None:
     assert hold_all["fees"] > half * 2 * 0.0015, "resizing pays fees on the difference"
 
 
+def test_sweep_replays_each_combination_as_a_single_run_would(flat: Fra) -> None:
+    # ETH pays 0.001 for the first 10 days, then 0.00005: above an exit rate of 0, not 0.0001.
+    history(flat, lambda i: "0.001" if i < 30 else "0.00005", lambda i: 1000)
+    sweep = run(flat, "--sweep", "--grid", "min_rate=0.0005,0.002", "--grid", "exit_rate=0,0.0001")
+    assert sweep["grid"] == {"min_rate": ["0.0005", "0.002"], "exit_rate": ["0", "0.0001"]}
+    rows = {(r["values"]["min_rate"], r["values"]["exit_rate"]): r["train"] for r in sweep["rows"]}
+    assert len(rows) == 4
+    # Each row is what `fra backtest` gives with those settings.
+    for (min_rate, exit_rate), figures in rows.items():
+        single = run(
+            flat,
+            FRA_STRATEGY__MIN_FUNDING_RATE=min_rate,
+            FRA_STRATEGY__EXIT_FUNDING_RATE=exit_rate,
+        )["strategy"]
+        assert figures == single
+    assert rows[("0.002", "0")]["trades"] == 0, "ETH never pays 0.002"
+    held_longer = rows[("0.0005", "0")]
+    closed_early = rows[("0.0005", "0.0001")]
+    assert held_longer["funding"] > closed_early["funding"] > 0
+    # Best Sharpe first; the baselines do not depend on the grid.
+    sharpes = [r["train"]["sharpe"] or 0 for r in sweep["rows"]]
+    assert sharpes == sorted(sharpes, reverse=True)
+    assert sweep["baselines"]["train"]["hold all"] == run(flat)["baselines"]["hold all"]
+
+
+def test_sweep_scores_settings_on_a_period_it_did_not_choose_them_on(flat: Fra) -> None:
+    # ETH pays well in the first 10 days (train) and 0.0002 after (test).
+    history(flat, lambda i: "0.001" if i < 30 else "0.0002", lambda i: 1000)
+    train, test = "2023-01-01..2023-01-11", "2023-01-11..2023-01-21"
+    sweep = flat.json(
+        "backtest", "--sweep", "--grid", "min_rate=0.0001,0.0005", "--train", train, "--test", test
+    )
+    assert set(sweep["periods"]) == {"train", "test"}
+    for row in sweep["rows"]:
+        rate = row["values"]["min_rate"]
+        for name, period in (("train", train), ("test", test)):
+            since, until = period.split("..")
+            single = flat.json(
+                "backtest", "--from", since, "--to", until,
+                FRA_STRATEGY__MIN_FUNDING_RATE=rate, FRA_STRATEGY__EXIT_FUNDING_RATE="0",
+            )  # fmt: skip
+            assert row[name] == single["strategy"], (rate, name)
+    by_rate = {r["values"]["min_rate"]: r for r in sweep["rows"]}
+    # 0.0002 clears an entry rate of 0.0001 but not 0.0005: only the first trades in the test.
+    assert by_rate["0.0001"]["test"]["funding"] > 0
+    assert by_rate["0.0005"]["test"]["trades"] == 0
+
+
+def test_sweep_skips_combinations_the_settings_rules_refuse(flat: Fra) -> None:
+    history(flat, lambda i: "0.001", lambda i: 1000)
+    # An exit rate of 0.0004 is above an entry rate of 0.0002 but not of 0.0005.
+    sweep = run(flat, "--sweep", "--grid", "min_rate=0.0002,0.0005", "--grid", "exit_rate=0.0004")
+    assert [r["values"] for r in sweep["rows"]] == [{"min_rate": "0.0005", "exit_rate": "0.0004"}]
+    assert len(sweep["skipped"]) == 1 and "exit_funding_rate" in sweep["skipped"][0]
+
+
+SWEEP_BAD = [
+    (["--from", "2023-01-01", "--to", "2023-01-21", "--train", "2023-01-01..2023-01-11"],
+     "--grid, --train and --test go with --sweep"),
+    (["--sweep", "--from", "2023-01-01", "--to", "2023-01-21", "--grid", "colour=red"],
+     "not a setting a sweep can vary"),
+    (["--sweep", "--from", "2023-01-01", "--to", "2023-01-21", "--grid", "max_positions=two"],
+     "--grid max_positions=two"),
+    (["--sweep", "--from", "2023-01-01", "--to", "2023-01-21", "--grid", "min_rate="],
+     "has no values"),
+    (["--sweep", "--test", "2023-01-11..2023-01-21"], "--test needs --train"),
+    (["--sweep", "--train", "2023-01-01"], "is not a period"),
+    (["--sweep", "--train", "2023-01-11..2023-01-01"], "ends before it starts"),
+    (["--sweep", "--train", "2023-01-01..2023-01-11", "--test", "2024-01-01..2024-02-01"],
+     "no binance funding history in the --test period"),
+    (["--to", "2023-01-21"], "--from and --to are required"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "words"), SWEEP_BAD, ids=[b[1] for b in SWEEP_BAD])
+def test_bad_sweep_input(flat: Fra, args: list[str], words: str) -> None:
+    history(flat, lambda i: "0.001", lambda i: 1000)
+    before = (flat.workdir / "history.db").read_bytes()
+    result = flat("backtest", *args, code=ExitCode.BAD_INPUT)
+    err = result.stderr.strip()
+    assert err.startswith("error: ") and "\n" not in err and words in err, err
+    assert (flat.workdir / "history.db").read_bytes() == before
+
+
 BAD = [
     (["--from", "2023-02-01", "--to", "2023-01-01"], "not before --to"),
     (["--from", "yesterday", "--to", "2023-01-21"], "is not a date"),

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import typer
 
 from fra.commands.common import JsonOption, guarded, iso, print_json, settings
+
+if TYPE_CHECKING:
+    from fra.commands.output import Line
+    from fra.core.performance import Figures
+    from fra.settings import Settings
+
+FIGURES = ["Net/yr", "Total", "Vol/yr", "Sharpe", "Max DD", "Funding", "Fees", "Trades",
+           "In market"]  # fmt: skip
 
 
 def _day_ms(text: str, option: str) -> int:
@@ -21,13 +30,57 @@ def _day_ms(text: str, option: str) -> int:
     return int(day.timestamp() * 1000)
 
 
+def _period(text: str, option: str) -> tuple[int, int]:
+    from fra.errors import BadInput
+
+    since, sep, until = text.partition("..")
+    if not sep:
+        raise BadInput(f"{option} {text!r} is not a period", f"give {option} FROM..TO (dates)")
+    a, b = _day_ms(since.strip(), option), _day_ms(until.strip(), option)
+    if a >= b:
+        raise BadInput(f"{option} {text!r} ends before it starts", "give FROM before TO")
+    return a, b
+
+
+def _pc(x: float | None) -> str:
+    return "-" if x is None else f"{x * 100:.2f}%"
+
+
+def _sharpe(f: Figures) -> str:
+    return "-" if f.sharpe is None else f"{f.sharpe:.2f}"
+
+
+def _cells(f: Figures) -> list[str]:
+    return [
+        _pc(f.annual_return), _pc(f.net_return), _pc(f.volatility), _sharpe(f),
+        _pc(f.max_drawdown), f"{f.funding:,.2f}", f"{f.fees:,.2f}", str(f.trades),
+        _pc(f.time_in_market),
+    ]  # fmt: skip
+
+
 def backtest(
     ctx: typer.Context,
-    since: str = typer.Option(..., "--from", help="First day (YYYY-MM-DD, UTC)."),
-    until: str = typer.Option(..., "--to", help="Last day (YYYY-MM-DD, UTC), up to its start."),
+    since: str = typer.Option(None, "--from", help="First day (YYYY-MM-DD, UTC)."),
+    until: str = typer.Option(None, "--to", help="Last day (YYYY-MM-DD, UTC), up to its start."),
     exchange: str = typer.Option("binance", "--exchange", help="Whose history to replay."),
     symbols: str = typer.Option(
         None, "--symbols", help="Comma-separated perpetuals (BTC/USDT:USDT or BTCUSDT); all."
+    ),
+    sweep: bool = typer.Option(
+        False, "--sweep", help="Replay a grid of settings, one row per combination."
+    ),
+    grid: list[str] = typer.Option(
+        None,
+        "--grid",
+        help="With --sweep: KEY=V1,V2 (min_rate, exit_rate, holding_periods, max_positions,"
+        " or any strategy/risk setting); repeat per key. Default: a small grid around the"
+        " current settings.",
+    ),
+    train: str = typer.Option(
+        None, "--train", help="With --sweep: the period settings are chosen on, FROM..TO."
+    ),
+    test: str = typer.Option(
+        None, "--test", help="With --sweep: the period they are scored on, FROM..TO."
     ),
     as_json: bool = JsonOption,
 ) -> None:
@@ -36,65 +89,160 @@ def backtest(
     .env) apply as they would live; FRA_BACKTEST__* sets capital, fees, spread, slippage."""
 
     def body() -> None:
-        from fra.engine.backtest import backtest as replay
+        from fra.errors import BadInput
 
         s = settings(ctx)
         chosen = [x.strip() for x in symbols.split(",") if x.strip()] if symbols else None
-        report = replay(
-            s, exchange.lower(), chosen, _day_ms(since, "--from"), _day_ms(until, "--to")
-        )
-        if as_json:
-            print_json(
-                {
-                    "exchange": report.exchange,
-                    "from": iso(report.since_ms),
-                    "to": iso(report.until_ms),
-                    "symbols": list(report.symbols),
-                    "strategy": report.strategy._asdict(),
-                    "baselines": {k: v._asdict() for k, v in report.baselines.items()},
-                    "per_symbol": [f._asdict() for f in report.per_symbol],
-                    "events": report.events,
-                    "warnings": report.warnings,
-                }
-            )
-            return
-        from fra.commands.output import emit, line, table
-
-        def pc(x: float | None) -> str:
-            return "-" if x is None else f"{x * 100:.2f}%"
-
-        rows = [("strategy", report.strategy), *report.baselines.items()]
-        out = table(
-            f"Backtest {report.exchange} {since} .. {until}, {len(report.symbols)} symbols"
-            f" (capital {s.backtest.capital:,} USDT)",
-            ["", "Net/yr", "Total", "Vol/yr", "Sharpe", "Max DD", "Funding", "Fees", "Trades",
-             "In market"],
-            [
-                [
-                    name, pc(f.annual_return), pc(f.net_return), pc(f.volatility),
-                    "-" if f.sharpe is None else f"{f.sharpe:.2f}", pc(f.max_drawdown),
-                    f"{f.funding:,.2f}", f"{f.fees:,.2f}", str(f.trades), pc(f.time_in_market),
-                ]
-                for name, f in rows
-            ],
-            left={""},
-        )  # fmt: skip
-        out += table(
-            "Per symbol (strategy)",
-            ["Symbol", "Trades", "Days held", "Funding", "Fees", "Net P&L"],
-            [
-                [f.symbol, str(f.trades), f"{f.days_held:.1f}", f"{f.funding:,.2f}",
-                 f"{f.fees:,.2f}", f"{f.pnl:,.2f}"]
-                for f in report.per_symbol
-            ],
-            left={"Symbol"},
-        )  # fmt: skip
-        for event in report.events[:20]:
-            out.append(line(f"event: {event}"))
-        if len(report.events) > 20:
-            out.append(line(f"... and {len(report.events) - 20} more events (--json)"))
-        for warning in report.warnings:
-            out.append(line(f"note: {warning}"))
-        emit(out)
+        if not sweep and (grid or train or test):
+            raise BadInput("--grid, --train and --test go with --sweep", "add --sweep")
+        if train and (since or until):
+            raise BadInput("--train replaces --from/--to", "give one or the other")
+        if test and not train:
+            raise BadInput("--test needs --train", "give --train FROM..TO as well")
+        if not train and not (since and until):
+            raise BadInput("--from and --to are required", "give both, as YYYY-MM-DD")
+        period = _period(train, "--train") if train else (
+            _day_ms(since, "--from"), _day_ms(until, "--to"))  # fmt: skip
+        if sweep:
+            periods = {"train": period}
+            if test:
+                periods["test"] = _period(test, "--test")
+            _sweep(s, exchange.lower(), chosen, grid or [], periods, as_json)
+        else:
+            _single(s, exchange.lower(), chosen, period, as_json)
 
     guarded(body)
+
+
+def _single(
+    s: Settings, exchange: str, chosen: list[str] | None, period: tuple[int, int], as_json: bool
+) -> None:
+    from fra.engine.backtest import backtest as replay
+
+    report = replay(s, exchange, chosen, *period)
+    if as_json:
+        print_json(
+            {
+                "exchange": report.exchange,
+                "from": iso(report.since_ms),
+                "to": iso(report.until_ms),
+                "symbols": list(report.symbols),
+                "strategy": report.strategy._asdict(),
+                "baselines": {k: v._asdict() for k, v in report.baselines.items()},
+                "per_symbol": [f._asdict() for f in report.per_symbol],
+                "events": report.events,
+                "warnings": report.warnings,
+            }
+        )
+        return
+    from fra.commands.output import emit, line, table
+
+    rows = [("strategy", report.strategy), *report.baselines.items()]
+    out = table(
+        f"Backtest {report.exchange} {_date(report.since_ms)} .. {_date(report.until_ms)},"
+        f" {len(report.symbols)} symbols (capital {s.backtest.capital:,} USDT)",
+        ["", *FIGURES],
+        [[name, *_cells(f)] for name, f in rows],
+        left={""},
+    )
+    out += table(
+        "Per symbol (strategy)",
+        ["Symbol", "Trades", "Days held", "Funding", "Fees", "Net P&L"],
+        [
+            [f.symbol, str(f.trades), f"{f.days_held:.1f}", f"{f.funding:,.2f}",
+             f"{f.fees:,.2f}", f"{f.pnl:,.2f}"]
+            for f in report.per_symbol
+        ],
+        left={"Symbol"},
+    )  # fmt: skip
+    for event in report.events[:20]:
+        out.append(line(f"event: {event}"))
+    if len(report.events) > 20:
+        out.append(line(f"... and {len(report.events) - 20} more events (--json)"))
+    out += _notes(report.warnings)
+    emit(out)
+
+
+def _sweep(
+    s: Settings,
+    exchange: str,
+    chosen: list[str] | None,
+    grid_texts: list[str],
+    periods: dict[str, tuple[int, int]],
+    as_json: bool,
+) -> None:
+    import sys
+
+    from fra.engine.sweep import parse_grid, sweep
+
+    grid = parse_grid(grid_texts, s)
+    progress = None
+    if not as_json and sys.stderr.isatty():
+
+        def progress(done: int, total: int) -> None:
+            print(f"\r{done}/{total} combinations", end="" if done < total else "\n",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    result = sweep(s, exchange, chosen, grid, periods, progress)
+    if as_json:
+        print_json(
+            {
+                "exchange": exchange,
+                "periods": {k: {"from": iso(a), "to": iso(b)} for k, (a, b) in periods.items()},
+                "grid": grid,
+                "rows": [
+                    {"values": c.values, **{k: f._asdict() for k, f in c.scores.items()}}
+                    for c in result.rows
+                ],
+                "baselines": {
+                    k: {name: f._asdict() for name, f in v.items()}
+                    for k, v in result.baselines.items()
+                },
+                "skipped": result.skipped,
+                "warnings": result.warnings,
+            }
+        )
+        return
+    from fra.commands.output import emit, line, table
+
+    both = len(periods) > 1
+    figures = ["Net/yr", "Sharpe", "Max DD", "Trades"]
+    columns = [*result.keys]
+    for name in periods:
+        columns += [f"{name} {f}" if both else f for f in figures]
+
+    def cells(f: Figures) -> list[str]:
+        return [_pc(f.annual_return), _sharpe(f), _pc(f.max_drawdown), str(f.trades)]
+
+    spans = ", ".join(f"{k} {_date(a)} .. {_date(b)}" for k, (a, b) in periods.items())
+    out = table(
+        f"Sweep {exchange} {spans}: {len(result.rows)} combinations, best Sharpe on"
+        f" {next(iter(periods))} first",
+        columns,
+        [
+            [*c.values.values(), *(x for name in periods for x in cells(c.scores[name]))]
+            for c in result.rows
+        ],
+        left=set(result.keys),
+    )
+    names = list(next(iter(result.baselines.values())))
+    out += table(
+        "Baselines (the same whatever the grid)",
+        ["", *columns[len(result.keys) :]],
+        [[name, *(x for p in periods for x in cells(result.baselines[p][name]))] for name in names],
+        left={""},
+    )
+    out += _notes([f"skipped {x}" for x in result.skipped] + result.warnings)
+    if not result.rows:
+        out.append(line("no combination passed the settings rules: change the --grid values"))
+    emit(out)
+
+
+def _notes(texts: list[str]) -> list[Line]:
+    from fra.commands.output import line
+
+    return [line(f"note: {t}") for t in texts]
+
+
+def _date(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")

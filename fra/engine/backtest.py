@@ -84,7 +84,7 @@ def load(
     funding = store.funding(exchange, wanted, since_ms, until_ms)
     spots = {s: s.split(":")[0] for s in wanted}
     bars = store.price_bars(exchange, [*wanted, *spots.values()], since_ms - DAY_MS, until_ms)
-    series, warnings = [], []
+    series, warnings, no_bars = [], [], []
     for symbol in wanted:
         if not funding[symbol]:
             continue
@@ -94,7 +94,7 @@ def load(
                     f"no {exchange} price bars for {symbol}",
                     "import its perp and spot bars (exchange,symbol,market,open_time_ms,...)",
                 )
-            warnings.append(f"{symbol}: funding but no price bars: left out")
+            no_bars.append(symbol)
             continue
         settlements = intervals(funding[symbol])
         gaps = [
@@ -119,6 +119,17 @@ def load(
                 bar_length(bars[symbol]),
             )
         )
+    if no_bars:
+        warnings.insert(
+            0,
+            f"left out {len(no_bars)} symbol(s) with funding but no price bars:"
+            f" {', '.join(no_bars[:8])}{' ...' if len(no_bars) > 8 else ''}",
+        )
+    if not series and no_bars:
+        raise HistoryError(
+            f"no {exchange} price bars for the symbols with funding in the period",
+            "import or fetch their perp and spot bars",
+        )
     if not series:
         raise HistoryError(
             f"no {exchange} funding history between the given dates for {', '.join(wanted[:10])}",
@@ -127,13 +138,9 @@ def load(
     return series, warnings
 
 
-def backtest(
-    settings: Settings,
-    exchange: str,
-    symbols: list[str] | None,
-    since_ms: int,
-    until_ms: int,
-) -> Report:
+def load_history(
+    settings: Settings, exchange: str, symbols: list[str] | None, since_ms: int, until_ms: int
+) -> tuple[list[Series], list[str]]:
     with bad_history():
         if since_ms >= until_ms:
             raise HistoryError("--from is not before --to", "give a --from earlier than --to")
@@ -144,18 +151,35 @@ def backtest(
             )
         store = HistoryStore.open(settings.history_path)
         try:
-            series, warnings = load(store, exchange, symbols, since_ms, until_ms)
+            return load(store, exchange, symbols, since_ms, until_ms)
         finally:
             store.close()
-    p = params(settings)
-    strategy = run(series, p, since_ms, until_ms)
-    results = {"strategy": strategy}
+
+
+def replay_baselines(
+    series: list[Series], p: Params, since_ms: int, until_ms: int, warnings: list[str]
+) -> dict[str, Result]:
+    out = {}
     btc = [s for s in series if s.symbol == BTC]
     if btc:
-        results["hold BTC"] = hold(btc, p, since_ms, until_ms)
+        out["hold BTC"] = hold(btc, p, since_ms, until_ms)
     else:
         warnings.append("no BTC/USDT:USDT in the data: the BTC baseline is left out")
-    results["hold all"] = hold(series, p, since_ms, until_ms)
+    out["hold all"] = hold(series, p, since_ms, until_ms)
+    return out
+
+
+def backtest(
+    settings: Settings,
+    exchange: str,
+    symbols: list[str] | None,
+    since_ms: int,
+    until_ms: int,
+) -> Report:
+    series, warnings = load_history(settings, exchange, symbols, since_ms, until_ms)
+    p = params(settings)
+    strategy = run(series, p, since_ms, until_ms)
+    results = {"strategy": strategy, **replay_baselines(series, p, since_ms, until_ms, warnings)}
     held = {s for point in strategy.points for s in point.held}
     funding = {
         s.symbol: [
