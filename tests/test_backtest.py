@@ -181,6 +181,23 @@ def test_sweep_skips_combinations_the_settings_rules_refuse(flat: Fra) -> None:
     assert len(sweep["skipped"]) == 1 and "exit_funding_rate" in sweep["skipped"][0]
 
 
+def test_chart_is_one_self_contained_page_of_the_replay(flat: Fra) -> None:
+    import xml.etree.ElementTree as ET
+
+    history(flat, lambda i: "0.001" if i < 30 else "0.00001", lambda i: 1000)
+    report = run(flat, "--chart", "out.html")
+    page = (flat.workdir / "out.html").read_text()
+    assert report["chart"] == "out.html" and "http" not in page.replace(
+        'xmlns="http://www.w3.org/2000/svg"', ""
+    )
+    root = ET.fromstring(page)
+    text = "".join(root.itertext())
+    # The strategy, both baselines and the held symbol; the figures table as printed.
+    for name in ("strategy", "hold BTC", "hold all", "ETH/USDT:USDT"):
+        assert name in text
+    assert f"{report['strategy']['funding']:,.2f}" in text
+
+
 SWEEP_BAD = [
     (["--from", "2023-01-01", "--to", "2023-01-21", "--train", "2023-01-01..2023-01-11"],
      "--grid, --train and --test go with --sweep"),
@@ -196,6 +213,10 @@ SWEEP_BAD = [
     (["--sweep", "--train", "2023-01-01..2023-01-11", "--test", "2024-01-01..2024-02-01"],
      "no binance funding history in the --test period"),
     (["--to", "2023-01-21"], "--from and --to are required"),
+    (["--from", "2023-01-01", "--to", "2023-01-21", "--chart", "nowhere/out.html"],
+     "--chart: no directory"),
+    (["--sweep", "--from", "2023-01-01", "--to", "2023-01-21", "--chart", "out.html"],
+     "--chart draws one replay"),
 ]  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -12,6 +13,7 @@ from fra.commands.common import JsonOption, guarded, iso, print_json, settings
 if TYPE_CHECKING:
     from fra.commands.output import Line
     from fra.core.performance import Figures
+    from fra.engine.backtest import Report
     from fra.settings import Settings
 
 FIGURES = ["Net/yr", "Total", "Vol/yr", "Sharpe", "Max DD", "Funding", "Fees", "Trades",
@@ -82,6 +84,12 @@ def backtest(
     test: str = typer.Option(
         None, "--test", help="With --sweep: the period they are scored on, FROM..TO."
     ),
+    chart: Path = typer.Option(
+        None,
+        "--chart",
+        help="Also write the picture (equity, drawdown, funding of the held symbols) to this"
+        " self-contained HTML file.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Replay history through run-cycle's own ranking, risk and exit rules; compare with
@@ -95,6 +103,10 @@ def backtest(
         chosen = [x.strip() for x in symbols.split(",") if x.strip()] if symbols else None
         if not sweep and (grid or train or test):
             raise BadInput("--grid, --train and --test go with --sweep", "add --sweep")
+        if sweep and chart:
+            raise BadInput("--chart draws one replay, not a sweep", "drop --chart or --sweep")
+        if chart and not chart.parent.is_dir():
+            raise BadInput(f"--chart: no directory {chart.parent}", "create it or choose another")
         if train and (since or until):
             raise BadInput("--train replaces --from/--to", "give one or the other")
         if test and not train:
@@ -109,17 +121,24 @@ def backtest(
                 periods["test"] = _period(test, "--test")
             _sweep(s, exchange.lower(), chosen, grid or [], periods, as_json)
         else:
-            _single(s, exchange.lower(), chosen, period, as_json)
+            _single(s, exchange.lower(), chosen, period, as_json, chart)
 
     guarded(body)
 
 
 def _single(
-    s: Settings, exchange: str, chosen: list[str] | None, period: tuple[int, int], as_json: bool
+    s: Settings,
+    exchange: str,
+    chosen: list[str] | None,
+    period: tuple[int, int],
+    as_json: bool,
+    chart: Path | None,
 ) -> None:
     from fra.engine.backtest import backtest as replay
 
     report = replay(s, exchange, chosen, *period)
+    if chart is not None:
+        _write_chart(chart, report, s)
     if as_json:
         print_json(
             {
@@ -132,6 +151,7 @@ def _single(
                 "per_symbol": [f._asdict() for f in report.per_symbol],
                 "events": report.events,
                 "warnings": report.warnings,
+                "chart": str(chart) if chart else None,
             }
         )
         return
@@ -160,7 +180,35 @@ def _single(
     if len(report.events) > 20:
         out.append(line(f"... and {len(report.events) - 20} more events (--json)"))
     out += _notes(report.warnings)
+    if chart is not None:
+        out.append(line(f"chart: {chart}"))
     emit(out)
+
+
+def _write_chart(path: Path, report: Report, s: Settings) -> None:
+    from fra.commands.chart import backtest_html
+    from fra.errors import BadInput
+
+    rows = [("strategy", report.strategy), *report.baselines.items()]
+    page = backtest_html(
+        f"Backtest {report.exchange} {_date(report.since_ms)} .. {_date(report.until_ms)}",
+        f"{len(report.symbols)} symbols, capital {s.backtest.capital:,} USDT, the settings in"
+        " force; baselines hold their share of the equity the whole period",
+        {
+            name: [(p.time_ms, float(p.equity)) for p in result.points]
+            for name, result in report.results.items()
+        },
+        report.funding,
+        [(t.opened_ms, t.closed_ms, t.symbol) for t in report.results["strategy"].trades],
+        [(name, _cells(f)) for name, f in rows],
+        ["", *FIGURES],
+    )
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(
+            f"--chart: cannot write {path}: {exc.strerror}", "choose another path"
+        ) from None
 
 
 def _sweep(
