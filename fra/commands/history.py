@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from fra.commands.common import JsonOption, guarded, print_json, settings, ts
+from fra.commands.common import JsonOption, guarded, iso, print_json, settings, ts
+
+if TYPE_CHECKING:
+    from fra.engine.fetch import HistorySource, SeriesFetched
+    from fra.settings import Settings
 
 app = typer.Typer(
     help="Funding and price history for backtests, kept in history.db beside the state file.",
@@ -59,6 +66,181 @@ def import_(
         )
 
     guarded(body)
+
+
+@app.command("fetch")
+def fetch(
+    ctx: typer.Context,
+    since: str = typer.Option(..., "--since", help="First day to fetch (YYYY-MM-DD, UTC)."),
+    until: str = typer.Option(
+        None, "--until", help="Fetch up to the start of this day (YYYY-MM-DD, UTC); default now."
+    ),
+    exchange: str = typer.Option(
+        "binance", "--exchange", help="A ccxt exchange id, or sim: the simulated market, offline."
+    ),
+    symbols: str = typer.Option(
+        None, "--symbols", help="Comma-separated perpetuals (BTC/USDT:USDT or BTCUSDT)."
+    ),
+    top: int = typer.Option(
+        None,
+        "--top",
+        help="Without --symbols: the N perpetuals with a spot market and the most 24h volume"
+        " (default 20; 0: all of them).",
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Fetch funding settlements and 8h price bars (the perpetual's and its spot market's)
+    from an exchange into history.db. Resumable: each series continues after what history.db
+    holds, so running it again fetches only what is new, and an interrupted run (Ctrl-C)
+    carries on where it stopped."""
+
+    def body() -> None:
+        from fra.engine.fetch import (
+            DEFAULT_TOP,
+            SIM,
+            FetchStop,
+            exchange_name,
+            fetch_history,
+        )
+        from fra.engine.interrupts import deferred_signals
+        from fra.errors import BadInput
+
+        s = settings(ctx)
+        since_ms = _when(since, "--since")
+        until_ms = _when(until, "--until") if until else None
+        if top is not None and top < 0:
+            raise BadInput(f"--top {top} is negative", "give a count, or 0 for every perpetual")
+        chosen = [x.strip() for x in symbols.split(",") if x.strip()] if symbols else None
+        source = _source(s, exchange_name(exchange))
+        reporter = _Reporter(quiet=as_json)
+        with reporter, deferred_signals(FetchStop()) as stop:
+            done = fetch_history(
+                s.history_path,
+                source,
+                since_ms=since_ms,
+                until_ms=until_ms,
+                symbols=chosen,
+                top=DEFAULT_TOP if top is None else top,
+                progress=reporter,
+                stop=stop,
+            )
+        summary = {
+            "exchange": done.exchange,
+            "since": iso(done.since_ms),
+            "until": iso(done.until_ms),
+            "symbols": list(done.symbols),
+            "new_funding": done.new_funding,
+            "new_bars": done.new_bars,
+            "requests": done.requests,
+            "series": [
+                {**r._asdict(), "first": iso(r.first_ms), "last": iso(r.last_ms)}
+                for r in done.series
+            ],
+            "history_db": str(s.history_path),
+        }
+        if as_json:
+            print_json(summary)
+            return
+        how = "computed offline" if done.exchange == SIM else f"{done.requests} requests"
+        print(
+            f"{done.exchange}: {len(done.symbols)} perpetual(s), {done.new_funding} new funding"
+            f" settlements and {done.new_bars} new bars ({how}) -> {s.history_path}"
+        )
+
+    guarded(body)
+
+
+def _when(text: str, option: str) -> int:
+    from fra.errors import BadInput
+
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInput(
+            f"{option} {text!r} is not a date", f"give {option} as YYYY-MM-DD (UTC)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+def _source(s: Settings, exchange: str) -> HistorySource:
+    """The simulated market as configured (FRA_SIM__*), or fra's ccxt client of `exchange`
+    (FRA_VENUE_URL and the retry and timeout settings apply; no API key: history is public)."""
+    from fra.app import exchange_caller, sim_clock, wall_ms
+    from fra.engine.fetch import SIM, CcxtSource, SimSource
+
+    if exchange == SIM:
+        from fra.venues.simulated import SimulatedMarket, parse_shock
+
+        shocks = [parse_shock(text) for text in s.sim.shocks]
+        market = SimulatedMarket(seed=s.sim.seed, clock=sim_clock(s, wall_ms()), shocks=shocks)
+        return SimSource(market)
+    public = s.model_copy(update={"venue": exchange, "api_key": None, "api_secret": None})
+    return CcxtSource(exchange_caller(public, s.venue_retries))
+
+
+def _market(symbol: str) -> str:
+    return "perp" if ":" in symbol else "spot"
+
+
+class _Reporter:
+    """A progress bar on a terminal; a plain line per perpetual when piped; nothing for --json."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        import sys
+
+        self.quiet = quiet
+        self.bar: Any = None
+        self.task: Any = None
+        if not quiet and sys.stdout.isatty():
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                transient=True,
+            )
+
+    def __enter__(self) -> _Reporter:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def begin(self, exchange: str, symbols: Sequence[str]) -> None:
+        if self.bar is not None:
+            self.task = self.bar.add_task(f"{exchange}", total=len(symbols))
+
+    def page(self, symbol: str, kind: str, up_to_ms: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, description=f"{symbol} {kind} to {ts(up_to_ms)[:16]}")
+
+    def symbol_done(self, symbol: str, series: Sequence[SeriesFetched]) -> None:
+        if self.quiet:
+            return
+        parts = []
+        for r in series:
+            what = "funding" if r.kind == "funding" else f"{_market(r.symbol)} bars"
+            held = f"to {ts(r.last_ms)[:16]}" if r.last_ms is not None else "none held"
+            parts.append(f"{what} +{r.new} ({held})")
+        text = f"{symbol}: " + ", ".join(parts)
+        if self.bar is not None:
+            self.bar.console.print(text, highlight=False, soft_wrap=True)
+            self.bar.advance(self.task)
+        else:
+            print(text, flush=True)
 
 
 @app.command("list")

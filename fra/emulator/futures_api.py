@@ -16,6 +16,7 @@ from fra.emulator.api_common import (
     Json,
     Route,
     day_stats,
+    klines,
     order_ref,
     parse_order,
     selected,
@@ -57,6 +58,7 @@ class FuturesApi:
             ("GET", "/fapi/v1/depth"): Route(self.depth),
             ("GET", "/fapi/v1/ticker/24hr"): Route(self.ticker_24hr),
             ("GET", "/fapi/v1/ticker/bookTicker"): Route(self.book_ticker),
+            ("GET", "/fapi/v1/klines"): Route(self.klines),
             ("GET", "/fapi/v1/premiumIndex"): Route(self.premium_index),
             ("GET", "/fapi/v1/fundingRate"): Route(self.funding_rate),
             ("GET", "/fapi/v1/fundingInfo"): Route(self.funding_info),
@@ -272,6 +274,18 @@ class FuturesApi:
             }
             for s, one in rows
         ]
+
+    def klines(self, req: ApiRequest) -> Json:
+        listing = self._listing(req)
+        return klines(
+            self.ex,
+            listing,
+            req,
+            maximum=1500,
+            price=lambda value: _price(listing, value),
+            qty=lambda value: _qty(listing, value),
+            quote=lambda value: fixed(value, 5),
+        )
 
     def funding_info(self, req: ApiRequest) -> Json:
         """Binance lists only the perpetuals whose funding was adjusted: here, those not on the

@@ -9,6 +9,7 @@ from fra.emulator.api_common import (
     Json,
     Route,
     day_stats,
+    klines,
     order_ref,
     parse_order,
     selected,
@@ -41,6 +42,7 @@ class SpotApi:
             ("GET", "/api/v3/depth"): Route(self.depth),
             ("GET", "/api/v3/ticker/24hr"): Route(self.ticker_24hr),
             ("GET", "/api/v3/ticker/bookTicker"): Route(self.book_ticker),
+            ("GET", "/api/v3/klines"): Route(self.klines),
             ("GET", "/api/v3/account"): Route(self.account, signed=True),
             ("POST", "/api/v3/order"): Route(self.new_order, signed=True, permission="spot"),
             ("GET", "/api/v3/order"): Route(self.get_order, signed=True),
@@ -172,6 +174,10 @@ class SpotApi:
             }
 
         return one(chosen) if isinstance(chosen, Listing) else [one(x) for x in chosen]
+
+    def klines(self, req: ApiRequest) -> Json:
+        listing = self.ex.catalog.listing("spot", req.text("symbol"))
+        return klines(self.ex, listing, req, maximum=1000, price=s8, qty=s8, quote=s8)
 
     # -- account and trading ------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Getting history into history.db: import from CSV files, fetch from an exchange."""
+"""Getting history into history.db from CSV files (`fra history import`); fetching is in
+`fra/engine/fetch.py`."""
 
 from __future__ import annotations
 

@@ -193,10 +193,11 @@ class HistoryStore:
         out: dict[str, list[FundingRecord]] = {}
         for symbol in symbols:
             out[symbol] = [
-                _funding(row)
-                for row in self.conn.execute(
-                    "SELECT * FROM funding WHERE exchange = ? AND symbol = ?"
-                    " AND time_ms BETWEEN ? AND ? ORDER BY time_ms",
+                FundingRecord(exchange, symbol, t, Decimal(rate), hours, mark and Decimal(mark))
+                for t, rate, hours, mark in self.conn.execute(
+                    "SELECT time_ms, rate, interval_hours, mark_price FROM funding"
+                    " WHERE exchange = ? AND symbol = ? AND time_ms BETWEEN ? AND ?"
+                    " ORDER BY time_ms",
                     (exchange, symbol, since_ms, until_ms),
                 )
             ]
@@ -232,6 +233,16 @@ class HistoryStore:
                 )
             ]
         return out
+
+    def span(self, exchange: str, symbol: str, kind: str) -> tuple[int, int] | None:
+        """(first, last) stored time of one series (kind: funding | bars): where a fetch
+        resumes. None when nothing is stored."""
+        table, column = ("funding", "time_ms") if kind == "funding" else ("bars", "open_time_ms")
+        row = self.conn.execute(
+            f"SELECT MIN({column}), MAX({column}) FROM {table} WHERE exchange = ? AND symbol = ?",
+            (exchange, symbol),
+        ).fetchone()
+        return None if row is None or row[0] is None else (row[0], row[1])
 
     def coverage(self, exchange: str | None = None) -> list[Coverage]:
         out = []

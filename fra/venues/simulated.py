@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
+from fra.core.history import Bar
 from fra.core.models import (
     HOUR_MS,
     FundingQuote,
@@ -47,7 +48,7 @@ from fra.core.models import (
     Ticker,
 )
 
-__all__ = ["Shock", "SimulatedMarket", "parse_shock"]
+__all__ = ["BAR_MS", "SIM_EXCHANGE", "Shock", "SimulatedMarket", "parse_shock"]
 
 MINUTE_MS = 60_000
 DAY_MS = 24 * HOUR_MS
@@ -56,6 +57,9 @@ _M64 = (1 << 64) - 1
 _TWO_PI = 2.0 * math.pi
 _INV32 = 1.0 / 4294967296.0
 _INV53 = 1.0 / 9007199254740992.0
+BAR_MS = 8 * HOUR_MS  # the bar length the backtest reads
+BAR_SAMPLES = 16  # mid prices sampled per bar for its high and low (plus the close)
+SIM_EXCHANGE = "sim"  # the exchange name of the simulated market's history in history.db
 
 
 def _system_ms() -> int:
@@ -985,6 +989,105 @@ class SimulatedMarket:
                     interval_hours=hours,
                 )
             )
+
+    def bars(
+        self,
+        symbol: str,
+        since_ms: int,
+        until_ms: int,
+        bar_ms: int = BAR_MS,
+        *,
+        now_ms: int | None = None,
+    ) -> list[Bar]:
+        """OHLCV bars of a market (exchange "sim"), every bar whose open time is in
+        [since_ms, until_ms), open times on multiples of `bar_ms` (UTC).
+
+        Prices are the mid that `tickers` quotes around, on the price step: the open at the open
+        instant, the close at the bar's close time (open + bar_ms - 1, Binance's closeTime), the
+        high and low over both and `BAR_SAMPLES` evenly spaced samples. A sample every half
+        hour of an 8h bar misses the shortest wiggles: ranges come out ~9 % narrower than with
+        a sample every 5 minutes (the finest noise), which costs several times as much. Volume
+        is the 24h quote volume at the close, prorated to the bar, in coins. `now_ms`: bars
+        opening after it are left out and the bar running at it is cut there (an exchange's
+        open bar, with its values so far).
+        """
+        return self.bars_of([symbol], since_ms, until_ms, bar_ms, now_ms=now_ms)[symbol]
+
+    def bars_of(
+        self,
+        symbols: Sequence[str],
+        since_ms: int,
+        until_ms: int,
+        bar_ms: int = BAR_MS,
+        *,
+        now_ms: int | None = None,
+    ) -> dict[str, list[Bar]]:
+        """`bars` of several markets: the markets of one coin share their price samples (a
+        coin's spot and perpetual together cost little more than the perpetual alone)."""
+        if bar_ms < BAR_SAMPLES:
+            raise ValueError(f"bar length must be at least {BAR_SAMPLES} ms, got {bar_ms}")
+        by_coin: dict[str, list[tuple[str, _Mkt]]] = {}
+        for symbol in symbols:
+            m = self._mkts.get(symbol)
+            if m is None:
+                raise KeyError(symbol)
+            by_coin.setdefault(m.und.asset.base, []).append((symbol, m))
+        out: dict[str, list[Bar]] = {}
+        for group in by_coin.values():
+            out.update(self._coin_bars(group, since_ms, until_ms, bar_ms, now_ms))
+        return {symbol: out[symbol] for symbol in symbols}
+
+    def _coin_bars(
+        self,
+        group: list[tuple[str, _Mkt]],
+        since_ms: int,
+        until_ms: int,
+        bar_ms: int,
+        now_ms: int | None,
+    ) -> dict[str, list[Bar]]:
+        ev = _Eval(self, group[0][1].und)
+        index, basis = ev.index, ev.basis
+        with_basis = any(m.perp for _, m in group)
+        out: dict[str, list[Bar]] = {symbol: [] for symbol, _ in group}
+        last_open = until_ms - 1 if now_ms is None else min(until_ms - 1, now_ms)
+        for open_ms in range(-(-since_ms // bar_ms) * bar_ms, last_open + 1, bar_ms):
+            close_ms = open_ms + bar_ms - 1
+            if now_ms is not None and close_ms > now_ms:
+                close_ms = now_ms
+            # (index, 1 + basis) at each sample; the close is added below from _top.
+            path = []
+            for k in range(BAR_SAMPLES):
+                t = open_ms + k * bar_ms // BAR_SAMPLES
+                if t > close_ms:
+                    break
+                path.append((index(t), 1.0 + basis(t) if with_basis else 1.0))
+            for symbol, m in group:
+                factor, step = m.factor, m.step_f
+                if m.perp:
+                    mids = [i * b * factor for i, b in path]
+                else:
+                    mids = [i * factor for i, _ in path]
+                # The close and the volume: exactly the quote `tickers` gives at the close time.
+                _bid, _ask, close, _spread, volume = self._top(ev, m, close_ms)
+                o, h, lo, c = (
+                    max(1, round(x / step))
+                    for x in (mids[0], max(close, *mids), min(close, *mids), close)
+                )
+                coins = volume * (close_ms + 1 - open_ms) / DAY_MS / (c * step)
+                price_step = m.market.price_step
+                out[symbol].append(
+                    Bar(
+                        exchange=SIM_EXCHANGE,
+                        symbol=symbol,
+                        open_time_ms=open_ms,
+                        open=Decimal(o) * price_step,
+                        high=Decimal(h) * price_step,
+                        low=Decimal(lo) * price_step,
+                        close=Decimal(c) * price_step,
+                        volume=Decimal(round(coins / m.astep_f)) * m.market.amount_step,
+                    )
+                )
+        return out
 
     # -- helpers -------------------------------------------------------------------------------
 
