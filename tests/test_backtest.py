@@ -198,6 +198,33 @@ def test_chart_is_one_self_contained_page_of_the_replay(flat: Fra) -> None:
     assert f"{report['strategy']['funding']:,.2f}" in text
 
 
+def test_simulated_history_needs_no_file_and_follows_the_sim_settings(fra: Fra) -> None:
+    def sim(*extra: str, **env: str) -> dict:
+        return fra.json(
+            "backtest", "--exchange", "sim", "--from", "2025-03-01", "--to", "2025-03-11",
+            "--symbols", "BTCUSDT,SOL/USDT:USDT", *extra, **env,
+        )  # fmt: skip
+
+    calm = sim()
+    assert calm["symbols"] == ["BTC/USDT:USDT", "SOL/USDT:USDT"]
+    assert sim() == calm, "the simulated market is a pure function of seed and time"
+    assert not (fra.workdir / "history.db").exists()
+    # A forced funding level on SOL: the strategy holds it, as it would trade it live.
+    shock = "SOL/USDT:USDT@2025-03-03T00:00:00Z:funding=0.003:hours=96"
+    shocked = sim(FRA_SIM__SHOCKS=f'["{shock}"]')
+    sol = {f["symbol"]: f for f in shocked["per_symbol"]}["SOL/USDT:USDT"]
+    calm_sol = {f["symbol"]: f for f in calm["per_symbol"]}.get("SOL/USDT:USDT")
+    # Held through most of the 96h: at least ten 8h settlements of 0.003 on 2000 USDT.
+    assert sol["funding"] > 2000 * 0.003 * 10
+    assert calm_sol is None or calm_sol["funding"] < sol["funding"] / 2
+    assert shocked["baselines"]["hold all"]["funding"] > calm["baselines"]["hold all"]["funding"]
+    result = fra(
+        "backtest", "--exchange", "sim", "--from", "2025-03-01", "--to", "2025-03-11",
+        "--symbols", "NOPE/USDT:USDT", code=ExitCode.BAD_INPUT,
+    )  # fmt: skip
+    assert "the simulated market has no perpetual NOPE/USDT:USDT" in result.stderr
+
+
 SWEEP_BAD = [
     (["--from", "2023-01-01", "--to", "2023-01-21", "--train", "2023-01-01..2023-01-11"],
      "--grid, --train and --test go with --sweep"),

@@ -10,7 +10,7 @@ pairs are opened while the risk rules allow. Pure: the caller loads the history.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -112,15 +112,16 @@ def intervals(records: Sequence[FundingRecord]) -> tuple[Settlement, ...]:
     """Settlements with their interval: as recorded, else the spacing from the previous one.
     A spacing longer than 8h is a gap in the data, not an interval: the last one is kept."""
     out: list[Settlement] = []
-    hours = 8
-    for i, r in enumerate(records):
-        if r.interval_hours:
-            hours = r.interval_hours
-        elif i:
-            gap = round((r.time_ms - records[i - 1].time_ms) / HOUR_MS)
+    hours, previous = 8, None
+    for _exchange, _symbol, time_ms, rate, interval, mark in records:
+        if interval:
+            hours = interval
+        elif previous is not None:
+            gap = round((time_ms - previous) / HOUR_MS)
             if 0 < gap <= 8:
                 hours = gap
-        out.append(Settlement(r.time_ms, r.rate, hours, r.mark_price))
+        out.append(Settlement(time_ms, rate, hours, mark))
+        previous = time_ms
     return tuple(out)
 
 
@@ -320,9 +321,10 @@ def _timeline(
     """The cycles to run: every settlement time in the period, with what settled then."""
     by_time: dict[int, list[tuple[str, Settlement]]] = {}
     for s in series:
-        for st in s.settlements:
-            if since_ms <= st.time_ms <= until_ms:
-                by_time.setdefault(st.time_ms, []).append((s.symbol, st))
+        times = [st.time_ms for st in s.settlements]
+        first, last = bisect_left(times, since_ms), bisect_right(times, until_ms)
+        for time_ms, st in zip(times[first:last], s.settlements[first:last], strict=True):
+            by_time.setdefault(time_ms, []).append((s.symbol, st))
     return by_time
 
 
@@ -516,19 +518,19 @@ def hold(series: Sequence[Series], params: Params, since_ms: int, until_ms: int)
                 sym = symbols[name]
                 book.credit_funding(name, st.mark_price or sym.perp_close or h.perp_entry, st.rate)
         equity = book.equity(symbols)
+        target = equity * share / per_unit  # notional of each position
         traded = False
         for name, _st in by_time[t]:
             sym = symbols[name]
             spot, perp = sym.spot_close, sym.perp_close
             if spot is None or perp is None or equity <= 0:
                 continue
-            amount = equity * share / per_unit / spot
             h = book.held.get(name)
             if h is None:
-                book.open(name, amount, spot * (ONE + cost), perp * (ONE - cost), t)
+                book.open(name, target / spot, spot * (ONE + cost), perp * (ONE - cost), t)
                 traded = True
-            elif abs(h.amount / amount - ONE) > REBALANCE_BAND:
-                book.resize(h, amount, spot, perp)
+            elif abs(h.amount * spot - target) > REBALANCE_BAND * target:
+                book.resize(h, target / spot, spot, perp)
                 traded = True
         if traded:
             equity = book.equity(symbols)

@@ -18,7 +18,7 @@ from fra.core.backtest import (
     intervals,
     run,
 )
-from fra.core.history import HistoryError, unify
+from fra.core.history import FundingRecord, HistoryError, PriceBar, unify
 from fra.core.performance import Figures, SymbolFigures, figures, per_symbol
 from fra.engine.history import bad_history
 from fra.settings import Settings
@@ -82,14 +82,65 @@ def load(
             f"choose from {', '.join(sorted(stored)[:20])} or import it",
         )
     funding = store.funding(exchange, wanted, since_ms, until_ms)
+    spots = [s.split(":")[0] for s in wanted]
+    # A day before the period: the 24h volume of the first cycle.
+    bars = store.price_bars(exchange, [*wanted, *spots], since_ms - DAY_MS, until_ms)
+    return _series(exchange, wanted, funding, bars, explicit=bool(symbols))
+
+
+def simulated(
+    settings: Settings, symbols: list[str] | None, since_ms: int, until_ms: int
+) -> tuple[list[Series], list[str]]:
+    """The simulated market's history, computed as `fra history fetch --exchange sim` would
+    store it (the seed and shocks of `--venue simulated`): every perpetual with a spot market,
+    or `symbols`."""
+    from fra.engine.fetch import SimSource
+    from fra.venues.simulated import SIM_EXCHANGE, SimulatedMarket, parse_shock
+
+    source = SimSource(
+        SimulatedMarket(settings.sim.seed, shocks=[parse_shock(t) for t in settings.sim.shocks])
+    )
+    perps = source.perpetuals()
+    wanted = (
+        [unify(SIM_EXCHANGE, s, perpetual=True) for s in symbols]
+        if symbols
+        else sorted(s for s, spot in perps.items() if spot is not None)
+    )
+    missing = [s for s in wanted if s not in perps]
+    if missing:
+        raise HistoryError(
+            f"the simulated market has no perpetual {', '.join(missing)}",
+            f"choose from {', '.join(sorted(perps)[:20])}",
+        )
+    funding = {
+        s: [r for page in source.funding_pages(s, since_ms, until_ms + 1) for r in page]
+        for s in wanted
+    }
+    markets = [*wanted, *(spot for s in wanted if (spot := perps[s]) is not None)]
+    bars: dict[str, list[PriceBar]] = {m: [] for m in markets}
+    for page in source.bar_pages(dict.fromkeys(markets, since_ms - DAY_MS), until_ms + 1):
+        for b in page:
+            bars[b.symbol].append(PriceBar(b.open_time_ms, b.high, b.close, b.volume))
+    return _series(SIM_EXCHANGE, wanted, funding, bars, explicit=bool(symbols))
+
+
+def _series(
+    exchange: str,
+    wanted: list[str],
+    funding: dict[str, list[FundingRecord]],
+    bars: dict[str, list[PriceBar]],
+    *,
+    explicit: bool,
+) -> tuple[list[Series], list[str]]:
+    """Each symbol's Series, and warnings about what was left out; `explicit`: the user named
+    the symbols, so one without bars is an error rather than a note."""
     spots = {s: s.split(":")[0] for s in wanted}
-    bars = store.price_bars(exchange, [*wanted, *spots.values()], since_ms - DAY_MS, until_ms)
     series, warnings, no_bars = [], [], []
     for symbol in wanted:
         if not funding[symbol]:
             continue
         if not bars[symbol]:
-            if symbols:
+            if explicit:
                 raise HistoryError(
                     f"no {exchange} price bars for {symbol}",
                     "import its perp and spot bars (exchange,symbol,market,open_time_ms,...)",
@@ -115,7 +166,7 @@ def load(
                 spots[symbol],
                 settlements,
                 tuple(bars[symbol]),
-                tuple(bars[spots[symbol]]),
+                tuple(bars.get(spots[symbol], ())),
                 bar_length(bars[symbol]),
             )
         )
@@ -144,6 +195,8 @@ def load_history(
     with bad_history():
         if since_ms >= until_ms:
             raise HistoryError("--from is not before --to", "give a --from earlier than --to")
+        if exchange == "sim":
+            return simulated(settings, symbols, since_ms, until_ms)
         if not settings.history_path.exists():
             raise HistoryError(
                 f"no history file at {settings.history_path}",
