@@ -45,13 +45,23 @@ class Bar(NamedTuple):
 
 
 class PriceBar(NamedTuple):
-    """What a replay reads of a bar: its high for the short's margin, its close as the price,
-    its volume for the volume filter."""
+    """What a replay reads of a bar: its close as the price, its high for the short's margin,
+    its volume for the volume filter. High and volume stay as stored (text) until read: a
+    replay reads every close but few highs and volumes, and converting them all would cost a
+    fifth of its loading time."""
 
     open_time_ms: int
-    high: Decimal
     close: Decimal
-    volume: Decimal
+    high_text: str
+    volume_text: str
+
+    @property
+    def high(self) -> Decimal:
+        return Decimal(self.high_text)
+
+    @property
+    def volume(self) -> Decimal:
+        return Decimal(self.volume_text)
 
 
 FUNDING_LONG = ("exchange", "symbol", "funding_time_ms", "funding_rate")

@@ -68,7 +68,8 @@ def load(
     until_ms: int,
 ) -> tuple[list[Series], list[str]]:
     """The history of each symbol in the range, and warnings about what was left out."""
-    stored = {c.symbol for c in store.coverage(exchange) if c.kind == "funding"}
+    coverage = store.coverage(exchange)
+    stored = {c.symbol for c in coverage if c.kind == "funding"}
     if not stored:
         raise HistoryError(
             f"history.db holds no funding history for {exchange}",
@@ -81,11 +82,16 @@ def load(
             f"no {exchange} funding history for {', '.join(missing)}",
             f"choose from {', '.join(sorted(stored)[:20])} or import it",
         )
+    unpriced: list[str] = []
+    if not symbols:  # those without any bars are left out unread
+        priced = {c.symbol for c in coverage if c.kind == "bars"}
+        unpriced = [s for s in wanted if s not in priced]
+        wanted = [s for s in wanted if s in priced]
     funding = store.funding(exchange, wanted, since_ms, until_ms)
     spots = [s.split(":")[0] for s in wanted]
     # A day before the period: the 24h volume of the first cycle.
     bars = store.price_bars(exchange, [*wanted, *spots], since_ms - DAY_MS, until_ms)
-    return _series(exchange, wanted, funding, bars, explicit=bool(symbols))
+    return _series(exchange, wanted, funding, bars, explicit=bool(symbols), no_bars=unpriced)
 
 
 def simulated(
@@ -120,7 +126,7 @@ def simulated(
     bars: dict[str, list[PriceBar]] = {m: [] for m in markets}
     for page in source.bar_pages(dict.fromkeys(markets, since_ms - DAY_MS), until_ms + 1):
         for b in page:
-            bars[b.symbol].append(PriceBar(b.open_time_ms, b.high, b.close, b.volume))
+            bars[b.symbol].append(PriceBar(b.open_time_ms, b.close, str(b.high), str(b.volume)))
     return _series(SIM_EXCHANGE, wanted, funding, bars, explicit=bool(symbols))
 
 
@@ -131,11 +137,15 @@ def _series(
     bars: dict[str, list[PriceBar]],
     *,
     explicit: bool,
+    no_bars: list[str] | None = None,
 ) -> tuple[list[Series], list[str]]:
-    """Each symbol's Series, and warnings about what was left out; `explicit`: the user named
-    the symbols, so one without bars is an error rather than a note."""
+    """Each symbol's Series, and warnings about what was left out (`no_bars`: symbols already
+    left out for want of bars); `explicit`: the user named the symbols, so one without bars is
+    an error rather than a note."""
     spots = {s: s.split(":")[0] for s in wanted}
-    series, warnings, no_bars = [], [], []
+    series: list[Series] = []
+    warnings: list[str] = []
+    no_bars = list(no_bars or [])
     for symbol in wanted:
         if not funding[symbol]:
             continue
