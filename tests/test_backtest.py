@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -306,7 +307,11 @@ def test_real_history_sol_is_out_during_its_2022_negative_funding(fra: Fra) -> N
     store = HistoryStore.open(fra.workdir / "history.db")
     try:
         [series], _ = load(store, "binance", ["SOLUSDT"], ms("2022-11-08"), ms("2022-11-20"))
+        [btc], _ = load(store, "binance", ["BTCUSDT"], ms("2020-01-01"), ms("2026-03-01"))
     finally:
         store.close()
     floor = [st for st in series.settlements if st.rate == Decimal("-0.02")]
     assert floor and {st.interval_hours for st in floor} & {2, 4}
+    # A known fact of the data: BTCUSDT's median funding is exactly 0.0001 per 8h.
+    assert {st.interval_hours for st in btc.settlements} == {8}
+    assert statistics.median(st.rate for st in btc.settlements) == Decimal("0.0001")
