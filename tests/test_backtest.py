@@ -25,7 +25,10 @@ def ms(day: str) -> int:
 
 
 def history(
-    fra: Fra, eth_rate: Callable[[int], object], eth_price: Callable[[int], object]
+    fra: Fra,
+    eth_rate: Callable[[int], object],
+    eth_price: Callable[[int], object],
+    eth_perp_high: Callable[[int], object] | None = None,
 ) -> None:
     """20 days of 8h settlements and bars: BTC flat at 20000 paying 0.0001 (below the default
     entry rate), ETH at `eth_price(i)` paying `eth_rate(i)` at settlement i."""
@@ -39,7 +42,8 @@ def history(
         for market in ("perp", "spot"):
             bars.append(f"binance,BTCUSDT,{market},{t},20000,20000,20000,20000,100000")
             price = eth_price(i)
-            bars.append(f"binance,ETHUSDT,{market},{t},{price},{price},{price},{price},1000000")
+            high = eth_perp_high(i) if eth_perp_high and market == "perp" else price
+            bars.append(f"binance,ETHUSDT,{market},{t},{price},{high},{price},{price},1000000")
     (fra.workdir / "f.csv").write_text("\n".join(funding) + "\n")
     (fra.workdir / "b.csv").write_text("\n".join(bars) + "\n")
     fra("history", "import", "f.csv")
@@ -224,6 +228,15 @@ def test_simulated_history_needs_no_file_and_follows_the_sim_settings(fra: Fra) 
         "--symbols", "NOPE/USDT:USDT", code=ExitCode.BAD_INPUT,
     )  # fmt: skip
     assert "the simulated market has no perpetual NOPE/USDT:USDT" in result.stderr
+
+
+def test_a_perp_only_wick_is_no_liquidation(flat: Fra) -> None:
+    # ETH's perp trades at 1500 for an instant in one bar; spot, so the index and the mark
+    # price the venue liquidates on, never leave 1000.
+    history(flat, lambda i: "0.001", lambda i: 1000, lambda i: 1500 if i == 15 else 1000)
+    report = run(flat, FRA_BACKTEST__RESUME_AFTER_HOURS="10000")
+    assert not any("liquidated" in e for e in report["events"]), report["events"]
+    assert report["per_symbol"][0]["trades"] == 1  # held to the end
 
 
 SWEEP_BAD = [

@@ -188,17 +188,24 @@ class _Symbol:
         self._row: tuple[tuple[object, ...], SnapshotRow | None] = ((), None)
 
     def catch_up(self, t: int) -> None:
-        """Read the bars closed by `t`. Held symbols catch up every cycle, so `perp_high`
+        """Read the bars closed by `t`. Held symbols catch up every cycle, so `mark_high`
         covers exactly the time since the last margin check; the others only when looked at."""
         if self._at != t:
             self._at = t
             self.perp.advance(t)
             self.spot.advance(t)
 
-    @property
-    def perp_high(self) -> Decimal | None:
-        """The highest perp price since the last catch-up, if a bar closed since."""
-        return self.perp.fresh_high()
+    def mark_high(self) -> Decimal | None:
+        """The highest mark price since the last catch-up, if a bar closed since, as well as
+        bars tell it. The venue liquidates on the mark price, which follows the index (spot
+        prices on several exchanges), not on the perp's last trade: a perp-only wick is no
+        liquidation (ETHUSDT's perp printed 323 on 2020-03-13 while spot stayed under 139).
+        So: the perp high, but no higher than the spot high times the closing basis."""
+        perp_high = self.perp.fresh_high()
+        spot_high = self.spot.fresh_high()
+        if perp_high is None or spot_high is None or not self.spot.close or not self.perp.close:
+            return perp_high
+        return min(perp_high, spot_high * self.perp.close / self.spot.close)
 
     @property
     def perp_close(self) -> Decimal | None:
@@ -372,12 +379,12 @@ def run(series: Sequence[Series], params: Params, since_ms: int, until_ms: int) 
         level = MarginLevel.OK
         for h in list(held.values()):
             sym = symbols[h.symbol]
-            high = sym.perp_high or sym.perp_close or h.perp_entry
+            high = sym.mark_high() or sym.perp_close or h.perp_entry
             balance = h.margin + h.amount * (h.perp_entry - high)
             ratio = h.amount * high * p.maintenance_rate / balance if balance > 0 else INFINITY
             if ratio >= 1:
                 bankrupt = h.perp_entry + h.margin / h.amount
-                events.append(f"{_day(t)} {h.symbol}: short liquidated (high {high})")
+                events.append(f"{_day(t)} {h.symbol}: short liquidated (mark high ~{high:.6g})")
                 cost = p.half_spread + p.slippage
                 spot_px = (sym.spot_close or h.spot_entry) * (ONE - cost)
                 book.close(
