@@ -385,8 +385,15 @@ def run(series: Sequence[Series], params: Params, since_ms: int, until_ms: int) 
             if ratio >= 1:
                 bankrupt = h.perp_entry + h.margin / h.amount
                 events.append(f"{_day(t)} {h.symbol}: short liquidated (mark high ~{high:.6g})")
-                cost = p.half_spread + p.slippage
-                spot_px = (sym.spot_close or h.spot_entry) * (ONE - cost)
+                # The venue keeps the margin (the short is closed at its bankruptcy price).
+                # Live fra sees the liquidation within a cycle and sells the spot then, near
+                # the liquidation price (margin ratio 1), not at the bar's close hours later,
+                # after a squeeze may have reverted.
+                liquidation = bankrupt / (ONE + p.maintenance_rate)
+                basis = (
+                    sym.spot_close / sym.perp_close if sym.spot_close and sym.perp_close else ONE
+                )
+                spot_px = liquidation * basis * (ONE - p.half_spread - p.slippage)
                 book.close(
                     h, t, "perp leg liquidated by the venue", spot_px, bankrupt, perp_fee=False
                 )
