@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from fra.commands.common import JsonOption, guarded, iso, print_json, settings
+from fra.commands.common import JsonOption, day_ms, guarded, iso, print_json, settings
 
 if TYPE_CHECKING:
     from fra.commands.output import Line
@@ -20,25 +20,13 @@ FIGURES = ["Net/yr", "Total", "Vol/yr", "Sharpe", "Max DD", "Funding", "Fees", "
            "In market"]  # fmt: skip
 
 
-def _day_ms(text: str, option: str) -> int:
-    from fra.errors import BadInput
-
-    try:
-        day = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadInput(f"{option} {text!r} is not a date", f"give {option} as YYYY-MM-DD") from None
-    if day.tzinfo is None:
-        day = day.replace(tzinfo=UTC)
-    return int(day.timestamp() * 1000)
-
-
 def _period(text: str, option: str) -> tuple[int, int]:
     from fra.errors import BadInput
 
     since, sep, until = text.partition("..")
     if not sep:
         raise BadInput(f"{option} {text!r} is not a period", f"give {option} FROM..TO (dates)")
-    a, b = _day_ms(since.strip(), option), _day_ms(until.strip(), option)
+    a, b = day_ms(since.strip(), option), day_ms(until.strip(), option)
     if a >= b:
         raise BadInput(f"{option} {text!r} ends before it starts", "give FROM before TO")
     return a, b
@@ -114,7 +102,7 @@ def backtest(
         if not train and not (since and until):
             raise BadInput("--from and --to are required", "give both, as YYYY-MM-DD")
         period = _period(train, "--train") if train else (
-            _day_ms(since, "--from"), _day_ms(until, "--to"))  # fmt: skip
+            day_ms(since, "--from"), day_ms(until, "--to"))  # fmt: skip
         if sweep:
             periods = {"train": period}
             if test:

@@ -138,6 +138,21 @@ def ts(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def day_ms(text: str, option: str) -> int:
+    """A date (or ISO time) given on the command line, UTC unless it says otherwise."""
+    from fra.errors import BadInput
+
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInput(
+            f"{option} {text!r} is not a date", f"give {option} as YYYY-MM-DD (UTC)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
 def iso(ms: int | None) -> str | None:
     if ms is None:
         return None

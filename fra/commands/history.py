@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from fra.commands.common import JsonOption, guarded, iso, print_json, settings, ts
+from fra.commands.common import JsonOption, day_ms, guarded, iso, print_json, settings, ts
 
 if TYPE_CHECKING:
     from fra.engine.fetch import HistorySource, SeriesFetched
@@ -106,8 +105,8 @@ def fetch(
         from fra.errors import BadInput
 
         s = settings(ctx)
-        since_ms = _when(since, "--since")
-        until_ms = _when(until, "--until") if until else None
+        since_ms = day_ms(since, "--since")
+        until_ms = day_ms(until, "--until") if until else None
         if top is not None and top < 0:
             raise BadInput(f"--top {top} is negative", "give a count, or 0 for every perpetual")
         chosen = [x.strip() for x in symbols.split(",") if x.strip()] if symbols else None
@@ -148,20 +147,6 @@ def fetch(
         )
 
     guarded(body)
-
-
-def _when(text: str, option: str) -> int:
-    from fra.errors import BadInput
-
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise BadInput(
-            f"{option} {text!r} is not a date", f"give {option} as YYYY-MM-DD (UTC)"
-        ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1000)
 
 
 def _source(s: Settings, exchange: str) -> HistorySource:
