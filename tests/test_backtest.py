@@ -29,6 +29,7 @@ def history(
     eth_rate: Callable[[int], object],
     eth_price: Callable[[int], object],
     eth_perp_high: Callable[[int], object] | None = None,
+    bars_until: int = DAYS * 3,
 ) -> None:
     """20 days of 8h settlements and bars: BTC flat at 20000 paying 0.0001 (below the default
     entry rate), ETH at `eth_price(i)` paying `eth_rate(i)` at settlement i."""
@@ -39,7 +40,7 @@ def history(
         if i >= 0:
             funding.append(f"binance,BTCUSDT,{t},0.0001,8")
             funding.append(f"binance,ETHUSDT,{t},{eth_rate(i)},8")
-        for market in ("perp", "spot"):
+        for market in ("perp", "spot") if i < bars_until else ():
             bars.append(f"binance,BTCUSDT,{market},{t},20000,20000,20000,20000,100000")
             price = eth_price(i)
             high = eth_perp_high(i) if eth_perp_high and market == "perp" else price
@@ -114,6 +115,12 @@ def test_a_squeeze_liquidates_the_short_and_halts_like_live(flat: Fra) -> None:
     assert eth["fees"] == pytest.approx(2000 * 0.0015 + 2 * liquidation * 0.001)
     # Halted (no `fra resume` in the period): nothing opened again.
     assert report["strategy"]["trades"] == 1
+    # The baseline's ETH short was liquidated too (no stops there), and entered again.
+    assert (
+        "hold all: 1 short(s) liquidated between two settlements, entered again at the next"
+        in (report["warnings"])
+    )
+    assert report["baselines"]["hold all"]["trades"] == 3  # BTC, ETH, ETH again
 
 
 def test_baselines_keep_their_share_of_equity_as_prices_move(flat: Fra) -> None:
@@ -235,6 +242,19 @@ def test_simulated_history_needs_no_file_and_follows_the_sim_settings(fra: Fra) 
     assert "the simulated market has no perpetual NOPE/USDT:USDT" in result.stderr
 
 
+def test_without_recent_prices_nothing_is_held_or_opened(flat: Fra) -> None:
+    # Funding goes on for 20 days, the bars stop after 10: the price is unknown from there.
+    history(flat, lambda i: "0.001", lambda i: 1000, bars_until=30)
+    report = run(flat)
+    eth = report["per_symbol"][0]
+    assert eth["trades"] == 1, "nothing reopened without prices"
+    # Held, and paid, until the price is stale: the last bar closes at settlement 30, so at
+    # settlement 33 no bar has closed for more than two bar lengths and the position is closed.
+    assert eth["funding"] == pytest.approx(2000 * 0.001 * 33)
+    assert report["strategy"]["time_in_market"] < 0.6
+    assert any("price bars end 2023-01-11 00:00" in w for w in report["warnings"])
+
+
 def test_a_perp_only_wick_is_no_liquidation(flat: Fra) -> None:
     # ETH's perp trades at 1500 for an instant in one bar; spot, so the index and the mark
     # price the venue liquidates on, never leave 1000.
@@ -259,6 +279,10 @@ SWEEP_BAD = [
     (["--sweep", "--train", "2023-01-01..2023-01-11", "--test", "2024-01-01..2024-02-01"],
      "no binance funding history in the --test period"),
     (["--to", "2023-01-21"], "--from and --to are required"),
+    (["--sweep", "--from", "2023-01-01", "--to", "2023-01-21", "--grid", "min_rate=0.0001",
+      "--grid", "min_funding_rate=0.0003"], "--grid min_funding_rate is given twice"),
+    (["--sweep", "--train", "2023-01-01..2023-01-15", "--test", "2023-01-10..2023-01-21"],
+     "--test overlaps --train"),
     (["--from", "2023-01-01", "--to", "2023-01-21", "--chart", "nowhere/out.html"],
      "--chart: no directory"),
     (["--sweep", "--from", "2023-01-01", "--to", "2023-01-21", "--chart", "out.html"],

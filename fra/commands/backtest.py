@@ -107,6 +107,13 @@ def backtest(
             periods = {"train": period}
             if test:
                 periods["test"] = _period(test, "--test")
+                (a, b), (c, d) = periods["train"], periods["test"]
+                if c < b and a < d:
+                    raise BadInput(
+                        "--test overlaps --train: settings would be scored on the data they"
+                        " were chosen on",
+                        "give periods that do not overlap (one may start where the other ends)",
+                    )
             _sweep(s, exchange.lower(), chosen, grid or [], periods, as_json)
         else:
             _single(s, exchange.lower(), chosen, period, as_json, chart)

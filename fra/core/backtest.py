@@ -39,6 +39,8 @@ INFINITY = Decimal("Infinity")
 # and the rate is unknown, as live would find it. Shorter intervals change back and forth
 # (SOL went 8h -> 4h -> 2h -> 8h in November 2022), so their own length can't be the test.
 STALE_MS = 16 * HOUR_MS
+# A price is known while a bar closed in the last two bar lengths: one missing bar is a gap.
+STALE_BARS = 2
 
 
 class Params(NamedTuple):
@@ -141,7 +143,6 @@ class _Cursor:
         self.next_close = self.closes[0] if bars else None
         self.close: Decimal | None = None
         self.fresh = (0, 0)
-        self._volume: tuple[int, Decimal] = (-1, ZERO)
 
     def advance(self, t: int) -> None:
         """Move to `t`: `close` is then the last close known, `fresh` the bars closed since
@@ -162,18 +163,18 @@ class _Cursor:
     def fresh_high(self) -> Decimal | None:
         """The highest high of the bars that closed at the last `advance`, if any."""
         i, j = self.fresh
+        if j == i + 1:  # the usual case
+            return self.bars[i].high
         return max(self.bars[k].high for k in range(i, j)) if j > i else None
 
-    def quote_volume_24h(self) -> Decimal:
-        if self._volume[0] != self.i:
-            start = self.closes[self.i - 1] - DAY_MS if self.i else 0
-            total = ZERO
-            k = self.i - 1
-            while k >= 0 and self.bars[k].open_time_ms >= start:
-                total += self.bars[k].volume * self.bars[k].close
-                k -= 1
-            self._volume = (self.i, total)
-        return self._volume[1]
+    def quote_volume_24h(self, t: int) -> Decimal:
+        """Quote volume of the bars that opened in the 24h before `t` and closed by it."""
+        total = ZERO
+        k = self.i - 1
+        while k >= 0 and self.bars[k].open_time_ms >= t - DAY_MS:
+            total += self.bars[k].volume * self.bars[k].close
+            k -= 1
+        return total
 
 
 class _Symbol:
@@ -185,7 +186,7 @@ class _Symbol:
         self.spot = _Cursor(series.spot_bars, series.bar_ms)
         self.settled: Settlement | None = None
         self._at = -1
-        self._row: tuple[tuple[object, ...], SnapshotRow | None] = ((), None)
+        self._row: tuple[int, SnapshotRow | None] = (-1, None)
 
     def catch_up(self, t: int) -> None:
         """Read the bars closed by `t`. Held symbols catch up every cycle, so `mark_high`
@@ -206,6 +207,15 @@ class _Symbol:
         if perp_high is None or spot_high is None or not self.spot.close or not self.perp.close:
             return perp_high
         return min(perp_high, spot_high * self.perp.close / self.spot.close)
+
+    def stale(self, t: int) -> bool:
+        """No bar closed in the last STALE_BARS bar lengths (perp, or spot where the series
+        has spot bars): the data has a gap or has ended, and the price is unknown."""
+        oldest = t - STALE_BARS * self.series.bar_ms
+        perp, spot = self.perp, self.spot
+        if not perp.i or perp.closes[perp.i - 1] < oldest:
+            return True
+        return bool(spot.bars) and (not spot.i or spot.closes[spot.i - 1] < oldest)
 
     @property
     def perp_close(self) -> Decimal | None:
@@ -332,6 +342,11 @@ def _value(h: Holding, sym: _Symbol) -> Decimal:
     return h.amount * spot + h.margin + h.amount * (h.perp_entry - perp)
 
 
+def _settles_between(s: Series, since_ms: int, until_ms: int) -> bool:
+    i = bisect_left(s.settlements, since_ms, key=lambda st: st.time_ms)
+    return i < len(s.settlements) and s.settlements[i].time_ms <= until_ms
+
+
 def _timeline(
     series: Sequence[Series], since_ms: int, until_ms: int
 ) -> dict[int, list[tuple[str, Settlement]]]:
@@ -361,42 +376,25 @@ def run(series: Sequence[Series], params: Params, since_ms: int, until_ms: int) 
 
     times = sorted(by_time)
     for t in times:
-        # 1. What became known: settlements at t, bars closed by t. Funding to the shorts held.
+        # 1. What became known: bars closed by t, settlements at t.
         for name in held:
             symbols[name].catch_up(t)
         for name, st in by_time[t]:
-            sym = symbols[name]
-            sym.settled = st
+            symbols[name].settled = st
             if st.rate * PERIOD_HOURS / st.interval_hours >= p.rank.min_rate:
                 paying.add(name)
             else:
                 paying.discard(name)
-            h = held.get(name)
-            if h is not None:
-                book.credit_funding(name, st.mark_price or sym.perp_close or h.perp_entry, st.rate)
 
-        # 2. Margin, against the highest price since the last cycle.
+        # 2. Margin, against the highest mark price since the last cycle, before funding: a
+        # short liquidated or stopped on the way to t is not paid at t.
         level = MarginLevel.OK
         for h in list(held.values()):
             sym = symbols[h.symbol]
             high = sym.mark_high() or sym.perp_close or h.perp_entry
-            balance = h.margin + h.amount * (h.perp_entry - high)
-            ratio = h.amount * high * p.maintenance_rate / balance if balance > 0 else INFINITY
+            ratio = _margin_ratio(h, high, p.maintenance_rate)
             if ratio >= 1:
-                bankrupt = h.perp_entry + h.margin / h.amount
-                events.append(f"{_day(t)} {h.symbol}: short liquidated (mark high ~{high:.6g})")
-                # The venue keeps the margin (the short is closed at its bankruptcy price).
-                # Live fra sees the liquidation within a cycle and sells the spot then, near
-                # the liquidation price (margin ratio 1), not at the bar's close hours later,
-                # after a squeeze may have reverted.
-                liquidation = bankrupt / (ONE + p.maintenance_rate)
-                basis = (
-                    sym.spot_close / sym.perp_close if sym.spot_close and sym.perp_close else ONE
-                )
-                spot_px = liquidation * basis * (ONE - p.half_spread - p.slippage)
-                book.close(
-                    h, t, "perp leg liquidated by the venue", spot_px, bankrupt, perp_fee=False
-                )
+                _liquidate(book, h, sym, t, high, events)
                 level = MarginLevel.CRITICAL
             else:
                 level = max(
@@ -410,12 +408,22 @@ def run(series: Sequence[Series], params: Params, since_ms: int, until_ms: int) 
             book.close_all(symbols, t, "emergency stop: critical margin")
             halted_until = t + p.resume_after_ms
 
-        # 3. Exits, by the same rule as run-cycle, on the snapshot it would have taken.
+        # 3. Funding to the shorts held.
+        for name, st in by_time[t]:
+            h = held.get(name)
+            if h is not None:
+                mark = st.mark_price or symbols[name].perp_close or h.perp_entry
+                book.credit_funding(name, mark, st.rate)
+
+        # 4. Exits, by the same rule as run-cycle, on the snapshot it would have taken.
         for h in list(held.values()):
-            reason = exit_reason(_row(symbols[h.symbol], t, p), p.exit_rate)
+            sym = symbols[h.symbol]
+            if sym.stale(t):
+                reason = "no recent prices (a gap in the bars)"
+            else:
+                reason = exit_reason(_row(sym, t, p), p.exit_rate)
             if reason is not None:
                 cost = p.half_spread + p.slippage
-                sym = symbols[h.symbol]
                 book.close(
                     h,
                     t,
@@ -424,7 +432,7 @@ def run(series: Sequence[Series], params: Params, since_ms: int, until_ms: int) 
                     (sym.perp_close or h.perp_entry) * (ONE + cost),
                 )
 
-        # 4. Opens, best first, while the risk rules allow.
+        # 5. Opens, best first, while the risk rules allow.
         halted = t < halted_until
         if not halted and level is MarginLevel.OK and len(held) < p.limits.max_positions:
             rows = [r for r in (_row(symbols[n], t, p) for n in paying) if r is not None]
@@ -470,26 +478,51 @@ def _open_best(book: _Book, rows: list[SnapshotRow], p: Params, per_unit: Decima
 _LEVELS = [MarginLevel.OK, MarginLevel.ALERT, MarginLevel.CRITICAL]
 
 
+def _margin_ratio(h: Holding, mark: Decimal, maintenance_rate: Decimal) -> Decimal:
+    """Maintenance margin over the isolated margin balance of a short at `mark`."""
+    balance = h.margin + h.amount * (h.perp_entry - mark)
+    return h.amount * mark * maintenance_rate / balance if balance > 0 else INFINITY
+
+
+def _liquidation_price(h: Holding, maintenance_rate: Decimal) -> Decimal:
+    """The mark price at which `_margin_ratio` reaches 1."""
+    return (h.perp_entry + h.margin / h.amount) / (ONE + maintenance_rate)
+
+
+def _liquidate(
+    book: _Book, h: Holding, sym: _Symbol, t: int, high: Decimal, events: list[str]
+) -> None:
+    """The venue closes the short at its bankruptcy price and keeps the margin. Live fra sees
+    it within a cycle and sells the spot then, near the liquidation price (margin ratio 1),
+    not at the bar's close hours later, after a squeeze may have reverted."""
+    p = book.p
+    events.append(f"{_day(t)} {h.symbol}: short liquidated (mark high ~{high:.6g})")
+    bankrupt = h.perp_entry + h.margin / h.amount
+    liquidation = _liquidation_price(h, p.maintenance_rate)
+    basis = sym.spot_close / sym.perp_close if sym.spot_close and sym.perp_close else ONE
+    spot_px = liquidation * basis * (ONE - p.half_spread - p.slippage)
+    book.close(h, t, "perp leg liquidated by the venue", spot_px, bankrupt, perp_fee=False)
+
+
 def _row(sym: _Symbol, t: int, p: Params) -> SnapshotRow | None:
-    """The symbol's snapshot row at `t`; the same object while nothing new is known."""
+    """The symbol's snapshot row at `t` (None while its price or rate is unknown), built once
+    per cycle."""
     sym.catch_up(t)
     st = sym.settled
-    if st is None or sym.perp_close is None:
+    if st is None or sym.perp_close is None or sym.stale(t):
         return None
-    fresh = t - st.time_ms <= STALE_MS
-    key = (st, sym.perp.i, sym.spot.i, fresh)
-    if sym._row[0] != key:
-        sym._row = (key, _new_row(sym, st, fresh, p))
+    if sym._row[0] != t:
+        sym._row = (t, _new_row(sym, st, t - st.time_ms <= STALE_MS, p, t))
     return sym._row[1]
 
 
-def _new_row(sym: _Symbol, st: Settlement, fresh: bool, p: Params) -> SnapshotRow:
+def _new_row(sym: _Symbol, st: Settlement, fresh: bool, p: Params, t: int) -> SnapshotRow:
     assert sym.perp_close is not None
     spot = sym.spot_close
     hs = p.half_spread
-    volume = sym.perp.quote_volume_24h()
+    volume = sym.perp.quote_volume_24h(t)
     if spot is not None:
-        volume = min(volume, sym.spot.quote_volume_24h())
+        volume = min(volume, sym.spot.quote_volume_24h(t))
     return SnapshotRow(
         perp_symbol=sym.series.symbol,
         spot_symbol=sym.series.spot_symbol if spot is not None else None,
@@ -511,56 +544,78 @@ def _day(t: int) -> str:
     return datetime.fromtimestamp(t / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-# A baseline's position is traded back to its share of the equity when it drifts this far.
-# Well inside a 3x short's margin (a 10 % rise uses under a third of it), and a drift a
-# person holding the trade would not let grow: a fixed coin amount would let BTC's notional
-# grow 14x from 2020 to 2024 and its funding with it, on no more capital.
+# A baseline's position is traded back to its share of the equity when it drifts this far:
+# inside a 3x short's margin (a 10 % rise uses under a third of it), and a drift a person
+# holding the trade would not let grow; a fixed coin amount would let BTC's notional grow 14x
+# from 2020 to 2024, and its funding with it, on no more capital.
 REBALANCE_BAND = Decimal("0.10")
 
 
 def hold(series: Sequence[Series], params: Params, since_ms: int, until_ms: int) -> Result:
-    """The baseline: an equal share of the equity in each symbol's carry trade, entered at its
-    first settlement in the period and held to the end, whatever the rate. At each of its
-    settlements a position that drifted more than REBALANCE_BAND from its share is traded back
-    to it (fees, spread and slippage on the difference), which also tops up the short's
-    margin; so it is never liquidated, and shows the trade, not the risk rules."""
+    """The baseline: an equal share of the equity in the carry trade of each symbol that
+    settles in the period, entered at its first settlement and held to the end, whatever the
+    rate. At each of its settlements a position that drifted more than REBALANCE_BAND from its
+    share is traded back to it (fees, spread and slippage on the difference), which also tops
+    up the short's margin. Its margin is checked like the strategy's: a short liquidated
+    between two settlements loses its margin and is entered again at the next one. No risk
+    rules, no stops: it shows the trade."""
     p = params
     symbols = {s.symbol: _Symbol(s) for s in series}
     by_time = _timeline(series, since_ms, until_ms)
-    per_unit = capital_needed(ONE, p.limits.leverage, p.spot_fee, p.perp_fee)
-    share = ONE / len(series) if series else ZERO
+    trading = [s for s in series if _settles_between(s, since_ms, until_ms)]
+    share = ONE / len(trading) if trading else ZERO
     cost = p.half_spread + p.slippage
     book = _Book(p)
     points: list[Point] = []
+    events: list[str] = []
     # Every symbol is held, so the work per cycle is kept to the symbols with news (a bar
     # closed, a settlement): the others' values stand, summed in `invested`. A cycle that
     # looked at every symbol would cost cycles x symbols (200 symbols settling hourly: 1.7M).
-    closing: dict[int, set[str]] = {}
-    for s in series:
-        for bars in (s.perp_bars, s.spot_bars):
-            for b in bars:
-                closing.setdefault(b.open_time_ms + s.bar_ms, set()).add(s.symbol)
+    closing: dict[int, list[str]] = {}
+    for name, sym in symbols.items():
+        for close in (*sym.perp.closes, *sym.spot.closes):
+            closing.setdefault(close, []).append(name)
     close_times = sorted(closing)
     k = 0
     values: dict[str, Decimal] = {}
     invested = ZERO
     held: tuple[str, ...] = ()
+    liquidation_at: dict[str, tuple[Holding, Decimal]] = {}
+    buy = (ONE + cost) * (ONE + p.spot_fee)  # per coin of spot: price, spread, fee
+    short = (ONE - cost) * (ONE / p.limits.leverage + p.perp_fee)  # per coin: margin, fee
 
     def revalue(name: str) -> None:
-        nonlocal invested
-        value = _value(book.held[name], symbols[name])
-        invested += value - values.get(name, ZERO)
-        values[name] = value
+        nonlocal invested, held
+        was_held = name in values
+        value = _value(book.held[name], symbols[name]) if name in book.held else ZERO
+        invested += value - values.pop(name, ZERO)
+        if name in book.held:
+            values[name] = value
+        if was_held != (name in values):
+            held = tuple(sorted(values))
 
     times = sorted(by_time)
     for t in times:
-        news = {name for name, _st in by_time[t]}
+        news = [name for name, _st in by_time[t]]
         while k < len(close_times) and close_times[k] <= t:
-            news |= closing[close_times[k]]
+            news += closing[close_times[k]]
             k += 1
         for name in news:
-            symbols[name].catch_up(t)
-            if name in book.held:
+            sym = symbols[name]
+            if sym._at == t:
+                continue  # seen this cycle (a bar closed and it settled)
+            sym.catch_up(t)
+            h = book.held.get(name)
+            if h is not None:
+                cached = liquidation_at.get(name)
+                if cached is None or cached[0] is not h:
+                    cached = liquidation_at[name] = (h, _liquidation_price(h, p.maintenance_rate))
+                # The perp high first: the mark high is never above it, and rarely near.
+                perp_high = sym.perp.fresh_high()
+                if perp_high is not None and perp_high >= cached[1]:
+                    high = sym.mark_high()
+                    if high is not None and high >= cached[1]:
+                        _liquidate(book, h, sym, t, high, events)
                 revalue(name)
         for name, st in by_time[t]:
             h = book.held.get(name)
@@ -568,18 +623,18 @@ def hold(series: Sequence[Series], params: Params, since_ms: int, until_ms: int)
                 sym = symbols[name]
                 book.credit_funding(name, st.mark_price or sym.perp_close or h.perp_entry, st.rate)
         equity = book.cash + invested
-        target = equity * share / per_unit  # notional of each position
         for name, _st in by_time[t]:
             sym = symbols[name]
             spot, perp = sym.spot_close, sym.perp_close
-            if spot is None or perp is None or equity <= 0:
+            if spot is None or perp is None or equity <= 0 or sym.stale(t):
                 continue
+            # Coins the share pays for at these fills: spot, margin and both fees.
+            amount = equity * share / (spot * buy + perp * short)
             h = book.held.get(name)
             if h is None:
-                book.open(name, target / spot, spot * (ONE + cost), perp * (ONE - cost), t)
-                held = tuple(sorted(book.held))
-            elif abs(h.amount * spot - target) > REBALANCE_BAND * target:
-                book.resize(h, target / spot, spot, perp)
+                book.open(name, amount, spot * (ONE + cost), perp * (ONE - cost), t)
+            elif abs(h.amount - amount) > REBALANCE_BAND * amount:
+                book.resize(h, amount, spot, perp)
             else:
                 continue
             revalue(name)
@@ -587,4 +642,4 @@ def hold(series: Sequence[Series], params: Params, since_ms: int, until_ms: int)
     if times:
         book.close_all(symbols, times[-1], "end of the backtest")
         points.append(Point(times[-1], book.cash, ()))
-    return Result(points, book.trades, book.funding, book.fees, [])
+    return Result(points, book.trades, book.funding, book.fees, events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import pairwise
 from typing import NamedTuple
@@ -9,6 +10,7 @@ from typing import NamedTuple
 from fra.core.backtest import (
     DAY_MS,
     HOUR_MS,
+    STALE_BARS,
     STALE_MS,
     Params,
     Result,
@@ -170,16 +172,16 @@ def _series(
                 f" {(widest[1] - widest[0]) / HOUR_MS:.0f}h: no rate is known there, so a"
                 " position held into one is closed"
             )
-        series.append(
-            Series(
-                symbol,
-                spots[symbol],
-                settlements,
-                tuple(bars[symbol]),
-                tuple(bars.get(spots[symbol], ())),
-                bar_length(bars[symbol]),
-            )
+        one = Series(
+            symbol,
+            spots[symbol],
+            settlements,
+            tuple(bars[symbol]),
+            tuple(bars.get(spots[symbol], ())),
+            bar_length(bars[symbol]),
         )
+        series.append(one)
+    warnings += _price_gaps(series)
     if no_bars:
         warnings.insert(
             0,
@@ -197,6 +199,42 @@ def _series(
             "choose --from/--to inside the data (`fra history list`)",
         )
     return series, warnings
+
+
+def _price_gaps(series: list[Series]) -> list[str]:
+    """Where the bars leave a symbol without a known price while it settles funding: nothing
+    is held or opened there (`STALE_BARS`)."""
+    out, ends = [], {}
+    for s in series:
+        first, last = s.settlements[0].time_ms, s.settlements[-1].time_ms
+        for market, bars in ((s.symbol, s.perp_bars), (s.spot_symbol, s.spot_bars)):
+            if not bars:
+                continue
+            opens = [b.open_time_ms for b in bars]
+            gaps = [b - a for a, b in pairwise(opens) if b - a > STALE_BARS * s.bar_ms]
+            if gaps:
+                out.append(
+                    f"{market}: {len(gaps)} gap(s) in the price bars, the widest"
+                    f" {max(gaps) / HOUR_MS:.0f}h: no price is known there, so nothing is held"
+                    " or opened"
+                )
+            if opens[-1] + (STALE_BARS + 1) * s.bar_ms < last:
+                ends.setdefault((opens[-1] + s.bar_ms, last), []).append(market)
+            if opens[0] > first + STALE_BARS * s.bar_ms:
+                out.append(f"{market}: price bars begin {_date(opens[0])}, after its funding")
+    for (end, last), markets in sorted(ends.items()):
+        shown = ", ".join(markets[:4]) + (
+            f" and {len(markets) - 4} more" if len(markets) > 4 else ""
+        )
+        out.append(
+            f"price bars end {_date(end)} but funding goes on to {_date(last)} ({shown}):"
+            " nothing is held or opened after"
+        )
+    return out
+
+
+def _date(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def load_history(
@@ -243,6 +281,12 @@ def backtest(
     p = params(settings)
     strategy = run(series, p, since_ms, until_ms)
     results = {"strategy": strategy, **replay_baselines(series, p, since_ms, until_ms, warnings)}
+    for name, result in results.items():
+        if name != "strategy" and result.events:
+            warnings.append(
+                f"{name}: {len(result.events)} short(s) liquidated between two settlements,"
+                " entered again at the next"
+            )
     held = {s for point in strategy.points for s in point.held}
     funding = {
         s.symbol: [

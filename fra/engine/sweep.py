@@ -95,11 +95,10 @@ def parse_grid(texts: list[str], settings: Settings) -> dict[str, list[str]]:
                 f"--grid {text!r} has no values",
                 "write --grid KEY=V1,V2 (e.g. min_rate=0.0001,0.0003)",
             )
-        if key in grid:
+        if _field(key) in {_field(k) for k in grid}:  # also min_rate and min_funding_rate
             raise BadInput(
                 f"--grid {key} is given twice", "give each setting once, values comma-separated"
             )
-        _field(key)
         for value in chosen:
             try:
                 with_values(settings, {key: value})
