@@ -193,7 +193,7 @@ def _write_chart(path: Path, report: Report, s: Settings) -> None:
             name: [(p.time_ms, float(p.equity)) for p in result.points]
             for name, result in report.results.items()
         },
-        report.funding,
+        report.held_funding(),
         [(t.opened_ms, t.closed_ms, t.symbol) for t in report.results["strategy"].trades],
         [(name, _cells(f)) for name, f in rows],
         ["", *FIGURES],

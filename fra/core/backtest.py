@@ -347,10 +347,13 @@ def _settles_between(s: Series, since_ms: int, until_ms: int) -> bool:
     return i < len(s.settlements) and s.settlements[i].time_ms <= until_ms
 
 
-def _timeline(
-    series: Sequence[Series], since_ms: int, until_ms: int
-) -> dict[int, list[tuple[str, Settlement]]]:
-    """The cycles to run: every settlement time in the period, with what settled then."""
+Timeline = dict[int, list[tuple[str, Settlement]]]
+
+
+def timeline(series: Sequence[Series], since_ms: int, until_ms: int) -> Timeline:
+    """The cycles to run: every settlement time in the period, with what settled then. The
+    replays build it themselves; a caller replaying the same series several times (the
+    strategy and a baseline) builds it once and passes it."""
     by_time: dict[int, list[tuple[str, Settlement]]] = {}
     for s in series:
         times = [st.time_ms for st in s.settlements]
@@ -360,10 +363,16 @@ def _timeline(
     return by_time
 
 
-def run(series: Sequence[Series], params: Params, since_ms: int, until_ms: int) -> Result:
+def run(
+    series: Sequence[Series],
+    params: Params,
+    since_ms: int,
+    until_ms: int,
+    cycles: Timeline | None = None,
+) -> Result:
     p = params
     symbols = {s.symbol: _Symbol(s) for s in series}
-    by_time = _timeline(series, since_ms, until_ms)
+    by_time = cycles if cycles is not None else timeline(series, since_ms, until_ms)
     book = _Book(p)
     held = book.held
     points: list[Point] = []
@@ -551,7 +560,13 @@ def _day(t: int) -> str:
 REBALANCE_BAND = Decimal("0.10")
 
 
-def hold(series: Sequence[Series], params: Params, since_ms: int, until_ms: int) -> Result:
+def hold(
+    series: Sequence[Series],
+    params: Params,
+    since_ms: int,
+    until_ms: int,
+    cycles: Timeline | None = None,
+) -> Result:
     """The baseline: an equal share of the equity in the carry trade of each symbol that
     settles in the period, entered at its first settlement and held to the end, whatever the
     rate. At each of its settlements a position that drifted more than REBALANCE_BAND from its
@@ -561,7 +576,7 @@ def hold(series: Sequence[Series], params: Params, since_ms: int, until_ms: int)
     rules, no stops: it shows the trade."""
     p = params
     symbols = {s.symbol: _Symbol(s) for s in series}
-    by_time = _timeline(series, since_ms, until_ms)
+    by_time = cycles if cycles is not None else timeline(series, since_ms, until_ms)
     trading = [s for s in series if _settles_between(s, since_ms, until_ms)]
     share = ONE / len(trading) if trading else ZERO
     cost = p.half_spread + p.slippage

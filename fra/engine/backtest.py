@@ -15,10 +15,12 @@ from fra.core.backtest import (
     Params,
     Result,
     Series,
+    Timeline,
     bar_length,
     hold,
     intervals,
     run,
+    timeline,
 )
 from fra.core.history import FundingRecord, HistoryError, PriceBar, unify
 from fra.core.performance import Figures, SymbolFigures, figures, per_symbol
@@ -41,7 +43,21 @@ class Report(NamedTuple):
     events: list[str]
     warnings: list[str]
     results: dict[str, Result]  # strategy and baselines, for the picture
-    funding: dict[str, list[tuple[int, float]]]  # per symbol: (time, rate per 8h)
+    series: list[Series]  # what was replayed
+
+    def held_funding(self) -> dict[str, list[tuple[int, float]]]:
+        """The funding of each symbol the strategy held, as (time, rate per 8h), for the
+        picture (analytics: floats)."""
+        held = {s for point in self.results["strategy"].points for s in point.held}
+        return {
+            s.symbol: [
+                (st.time_ms, float(st.rate) * 8 / st.interval_hours)
+                for st in s.settlements
+                if self.since_ms <= st.time_ms <= self.until_ms
+            ]
+            for s in self.series
+            if s.symbol in held
+        }
 
 
 def params(settings: Settings) -> Params:
@@ -70,8 +86,7 @@ def load(
     until_ms: int,
 ) -> tuple[list[Series], list[str]]:
     """The history of each symbol in the range, and warnings about what was left out."""
-    coverage = store.coverage(exchange)
-    stored = {c.symbol for c in coverage if c.kind == "funding"}
+    stored = store.symbols(exchange, "funding")
     if not stored:
         raise HistoryError(
             f"history.db holds no funding history for {exchange}",
@@ -86,7 +101,7 @@ def load(
         )
     unpriced: list[str] = []
     if not symbols:  # those without any bars are left out unread
-        priced = {c.symbol for c in coverage if c.kind == "bars"}
+        priced = store.symbols(exchange, "bars")
         unpriced = [s for s in wanted if s not in priced]
         wanted = [s for s in wanted if s in priced]
     funding = store.funding(exchange, wanted, since_ms, until_ms)
@@ -258,7 +273,12 @@ def load_history(
 
 
 def replay_baselines(
-    series: list[Series], p: Params, since_ms: int, until_ms: int, warnings: list[str]
+    series: list[Series],
+    p: Params,
+    since_ms: int,
+    until_ms: int,
+    warnings: list[str],
+    cycles: Timeline | None = None,
 ) -> dict[str, Result]:
     out = {}
     btc = [s for s in series if s.symbol == BTC]
@@ -266,7 +286,7 @@ def replay_baselines(
         out["hold BTC"] = hold(btc, p, since_ms, until_ms)
     else:
         warnings.append("no BTC/USDT:USDT in the data: the BTC baseline is left out")
-    out["hold all"] = hold(series, p, since_ms, until_ms)
+    out["hold all"] = hold(series, p, since_ms, until_ms, cycles)
     return out
 
 
@@ -279,24 +299,18 @@ def backtest(
 ) -> Report:
     series, warnings = load_history(settings, exchange, symbols, since_ms, until_ms)
     p = params(settings)
-    strategy = run(series, p, since_ms, until_ms)
-    results = {"strategy": strategy, **replay_baselines(series, p, since_ms, until_ms, warnings)}
+    cycles = timeline(series, since_ms, until_ms)
+    strategy = run(series, p, since_ms, until_ms, cycles)
+    results = {
+        "strategy": strategy,
+        **replay_baselines(series, p, since_ms, until_ms, warnings, cycles),
+    }
     for name, result in results.items():
         if name != "strategy" and result.events:
             warnings.append(
                 f"{name}: {len(result.events)} short(s) liquidated between two settlements,"
                 " entered again at the next"
             )
-    held = {s for point in strategy.points for s in point.held}
-    funding = {
-        s.symbol: [
-            (st.time_ms, float(st.rate) * 8 / st.interval_hours)
-            for st in s.settlements
-            if since_ms <= st.time_ms <= until_ms
-        ]
-        for s in series
-        if s.symbol in held
-    }
     return Report(
         exchange=exchange,
         since_ms=since_ms,
@@ -310,5 +324,5 @@ def backtest(
         events=strategy.events,
         warnings=warnings,
         results=results,
-        funding=funding,
+        series=series,
     )

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from fra.core.backtest import run
+from fra.core.backtest import run, timeline
 from fra.core.performance import Figures, figures
 from fra.engine.backtest import load_history, params, replay_baselines
 from fra.errors import BadInput
@@ -140,10 +140,11 @@ def sweep(
                 "choose dates inside the data (`fra history list`)",
             )
     base = params(settings)
+    cycles = {name: timeline(series, a, b) for name, (a, b) in periods.items()}
     baselines = {
         name: {
             k: figures(r, base.capital)
-            for k, r in replay_baselines(series, base, a, b, warnings).items()
+            for k, r in replay_baselines(series, base, a, b, warnings, cycles[name]).items()
         }
         for name, (a, b) in periods.items()
     }
@@ -158,7 +159,8 @@ def sweep(
             skipped.append(f"{_label(values)}: {reason}")
             continue
         scores = {
-            name: figures(run(series, p, a, b), p.capital) for name, (a, b) in periods.items()
+            name: figures(run(series, p, a, b, cycles[name]), p.capital)
+            for name, (a, b) in periods.items()
         }
         rows.append(Combination(values, scores))
         if progress is not None:

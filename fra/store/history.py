@@ -230,6 +230,12 @@ class HistoryStore:
         ).fetchone()
         return None if row is None or row[0] is None else (row[0], row[1])
 
+    def symbols(self, exchange: str, kind: str) -> set[str]:
+        """The symbols with rows of `kind` (funding | bars): `coverage` without its counting."""
+        table = "funding" if kind == "funding" else "bars"
+        sql = f"SELECT DISTINCT symbol FROM {table} WHERE exchange = ?"
+        return {row[0] for row in self.conn.execute(sql, (exchange,))}
+
     def coverage(self, exchange: str | None = None) -> list[Coverage]:
         out = []
         for kind, table, column in (
