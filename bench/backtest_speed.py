@@ -124,6 +124,11 @@ def main() -> None:
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--skip-sim", action="store_true")
     args = parser.parse_args()
+    # pip compiles bytecode for installed libraries; do the same for fra (an editable install
+    # under PYTHONDONTWRITEBYTECODE=1 would otherwise recompile it on every run).
+    import compileall
+
+    compileall.compile_dir(Path(__file__).resolve().parents[1] / "fra", quiet=1)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python"
           f" {platform.python_version()}")  # fmt: skip
     if not args.skip_real:
