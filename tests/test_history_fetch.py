@@ -236,6 +236,53 @@ def test_funding_rate_history_pages_like_binance(emulator: BinanceEmulator) -> N
 # -- fetching from Binance (the emulator) through ccxt ----------------------------------------
 
 
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def test_funding_budget_lets_a_window_of_requests_go_then_spaces_them() -> None:
+    from fra.engine.fetch import FUNDING_LIMITS
+    from fra.venues.exchange import RequestBudget
+
+    count, seconds = FUNDING_LIMITS["binance"]
+    assert count < 500 and seconds == 300  # under Binance's 500 per 5 minutes per IP
+    fake = FakeTime()
+    budget = RequestBudget(
+        seconds * 1000 / count, burst_seconds=seconds, clock=lambda: fake.now, sleep=fake.sleep
+    )
+    for _ in range(count):
+        budget()
+    assert fake.waits == []
+    budget()
+    assert fake.waits == [pytest.approx(seconds / count)]
+    fake.now += seconds  # a quiet window refills it all
+    for _ in range(count):
+        budget()
+    assert len(fake.waits) == 1
+
+
+def test_binance_funding_history_is_paced_by_its_own_budget(emulator: BinanceEmulator) -> None:
+    from fra.engine.fetch import CcxtSource
+    from fra.venues.exchange import Caller, RequestBudget, build_exchange
+
+    fake = FakeTime()
+    call = Caller(build_exchange("binance", url=emulator.url, timeout_seconds=2), sleep=fake.sleep)
+    assert CcxtSource(call).funding_budget is not None  # Binance gets one by default
+    one_a_second = RequestBudget(1000, burst_seconds=1, clock=lambda: fake.now, sleep=fake.sleep)
+    source = CcxtSource(call, funding_budget=one_a_second)
+    for symbol in (BTC, ETH, "SOL/USDT:USDT"):
+        pages = list(source.funding_pages(symbol, SINCE_MS, NOW_MS))
+        assert len(pages) == 1 and pages[0]
+    # The first request spends the one-request window; each next one waits for a refill.
+    assert fake.waits == [pytest.approx(1.0), pytest.approx(1.0)]
+
+
 def test_fetch_from_binance_stores_what_it_serves(binance: Fra, emulator: BinanceEmulator) -> None:
     result = fetch(binance, "--since", SINCE, "--symbols", f"{BTC},ETHUSDT")
     out = result.stdout.splitlines()

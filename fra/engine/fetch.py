@@ -20,7 +20,7 @@ from fra.store.history import Added, HistoryStore
 from fra.venues.simulated import SIM_EXCHANGE as SIM
 
 if TYPE_CHECKING:
-    from fra.venues.exchange import Caller
+    from fra.venues.exchange import Caller, RequestBudget
     from fra.venues.simulated import SimulatedMarket
 
 BAR_MS = 8 * HOUR_MS  # the bars fetched: 8h, or the longest that divides 8h (Bybit, OKX: 4h)
@@ -379,12 +379,26 @@ def _windows(start_ms: int, end_ms: int, size_ms: int) -> Iterator[tuple[int, in
         start_ms += size_ms
 
 
+# Limits of the funding-history endpoint apart from the request weight ccxt paces: Binance
+# allows 500 requests per 5 minutes per IP for fundingRate and fundingInfo together. Fetching
+# keeps 50 of them for a cron'd `fra run-cycle` on the same IP.
+FUNDING_LIMITS = {"binance": (450, 300.0)}  # requests, per seconds
+
+
 class CcxtSource:
     """An exchange's history through ccxt (fra's client: FRA_VENUE_URL, retries, pacing)."""
 
-    def __init__(self, call: Caller) -> None:
+    def __init__(self, call: Caller, funding_budget: RequestBudget | None = None) -> None:
         self.call = call
         self.exchange: str = call.exchange.id
+        if funding_budget is None and self.exchange in FUNDING_LIMITS:
+            from fra.venues.exchange import RequestBudget
+
+            count, seconds = FUNDING_LIMITS[self.exchange]
+            funding_budget = RequestBudget(
+                seconds * 1000 / count, burst_seconds=seconds, sleep=call.sleep
+            )
+        self.funding_budget = funding_budget
         timeframes = call.exchange.timeframes or {}
         self.timeframe, self.bar_ms = next(
             ((name, ms) for name, ms in _TIMEFRAMES if name in timeframes), _TIMEFRAMES[0]
@@ -428,6 +442,8 @@ class CcxtSource:
 
         limit = _FUNDING_PAGE.get(self.exchange, _DEFAULT_PAGE)
         while start_ms < end_ms:
+            if self.funding_budget is not None:
+                self.funding_budget()
             page = self.call(
                 "fetch_funding_rate_history", symbol, start_ms, limit, {"until": end_ms - 1}
             )

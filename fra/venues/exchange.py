@@ -127,11 +127,12 @@ class RequestBudget:
         self,
         rate_limit_ms: float,
         *,
+        burst_seconds: float = BURST_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.per_second = 1000.0 / rate_limit_ms  # cost units the exchange refills each second
-        self.capacity = BURST_SECONDS * self.per_second
+        self.capacity = burst_seconds * self.per_second
         self.clock, self.sleep = clock, sleep
         self.tokens = self.capacity
         self.updated = clock()
