@@ -311,9 +311,12 @@ class _Book:
         self._realized_of[h.symbol] += h.amount * (spot_mid - h.spot_entry) + perp_pnl - crossing
         self.held[h.symbol] = Holding(h.symbol, amount, spot_mid, perp_mid, margin, h.opened_ms)
 
-    def credit_funding(self, symbol: str, mark: Decimal, rate: Decimal) -> None:
+    def credit_funding(self, st: Settlement, sym: _Symbol) -> None:
+        """The settlement's funding to the short held, on its mark price (else the last close)."""
+        symbol = sym.series.symbol
         h = self.held[symbol]
-        amount = h.amount * mark * rate  # shorts receive a positive rate
+        mark = st.mark_price or sym.perp_close or h.perp_entry
+        amount = h.amount * mark * st.rate  # shorts receive a positive rate
         self.cash += amount
         self.funding += amount
         self._funding_of[symbol] += amount
@@ -419,10 +422,8 @@ def run(
 
         # 3. Funding to the shorts held.
         for name, st in by_time[t]:
-            h = held.get(name)
-            if h is not None:
-                mark = st.mark_price or symbols[name].perp_close or h.perp_entry
-                book.credit_funding(name, mark, st.rate)
+            if name in held:
+                book.credit_funding(st, symbols[name])
 
         # 4. Exits, by the same rule as run-cycle, on the snapshot it would have taken.
         for h in list(held.values()):
@@ -633,10 +634,8 @@ def hold(
                         _liquidate(book, h, sym, t, high, events)
                 revalue(name)
         for name, st in by_time[t]:
-            h = book.held.get(name)
-            if h is not None:
-                sym = symbols[name]
-                book.credit_funding(name, st.mark_price or sym.perp_close or h.perp_entry, st.rate)
+            if name in book.held:
+                book.credit_funding(st, symbols[name])
         equity = book.cash + invested
         for name, _st in by_time[t]:
             sym = symbols[name]
