@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from fra.errors import BadInput
 
 if TYPE_CHECKING:
+    from fra.core.forecast import ForecastParams
     from fra.core.ranking import RankParams
     from fra.core.risk import RiskLimits
 
@@ -31,13 +32,39 @@ if TYPE_CHECKING:
 
 class StrategySettings(BaseModel):
     min_funding_rate: Decimal = Field(
-        Decimal("0.0003"), description="Open only above this funding rate, per 8h (0.0003 = 0.03 %)"
+        Decimal("0.0003"),
+        description="Open only when the forecast rate is above this, per 8h (0.0003 = 0.03 %)",
     )
     exit_funding_rate: Decimal = Field(
-        Decimal("0.00005"), description="Close when the funding rate falls below this, per 8h"
+        Decimal("0.00005"),
+        description="Close when the forecast falls below this, less the exit cost spread over"
+        " the horizon, per 8h",
     )
     min_holding_periods: int = Field(
-        21, ge=1, description="Horizon, in 8h periods, that entry+exit costs are spread over"
+        21,
+        ge=1,
+        le=1095,
+        description="Horizon, in 8h periods, that entry+exit costs are spread over",
+    )
+    forecast_half_life_hours: int = Field(
+        72,
+        ge=1,
+        le=8760,
+        description="Half-life of the weighted mean of settled funding prints, hours",
+    )
+    predicted_weight: Decimal = Field(
+        Decimal("0.1"),
+        ge=0,
+        le=1,
+        description="Weight of the venue's predicted next rate in the forecast (0 = settled only)",
+    )
+    stop_funding_rate: Decimal | None = Field(
+        None,
+        lt=0,
+        description="Close when every print for stop_hours was below this, per 8h; unset: never",
+    )
+    stop_hours: int = Field(
+        24, ge=1, le=720, description="How long prints must stay below the stop rate, hours"
     )
     min_volume_usd: Decimal = Field(
         Decimal("20000000"), ge=0, description="Minimum 24h quote volume of both legs, USD"
@@ -55,7 +82,15 @@ class StrategySettings(BaseModel):
             self.min_volume_usd,
             self.min_holding_periods,
             frozenset(self.symbols),
+            self.exit_funding_rate,
+            self.stop_funding_rate,
+            self.stop_hours,
         )
+
+    def forecast_params(self) -> ForecastParams:
+        from fra.core.forecast import ForecastParams
+
+        return ForecastParams(self.forecast_half_life_hours, self.predicted_weight)
 
     @model_validator(mode="after")
     def _exit_below_entry(self) -> StrategySettings:
@@ -66,11 +101,23 @@ class StrategySettings(BaseModel):
 
 class RiskSettings(BaseModel):
     max_positions: int = Field(3, ge=0, description="Maximum simultaneous hedged positions")
-    max_position_usd: Decimal = Field(
-        Decimal("2000"), gt=0, description="Maximum notional of one position (per leg), USD"
+    max_position_usd: Decimal | None = Field(
+        None, gt=0, description="Maximum notional of one position (per leg), USD; unset: none"
     )
-    max_total_exposure_usd: Decimal = Field(
-        Decimal("6000"), gt=0, description="Maximum notional of all positions together, USD"
+    max_total_exposure_usd: Decimal | None = Field(
+        None, gt=0, description="Maximum notional of all positions together, USD; unset: none"
+    )
+    max_position_fraction: Decimal = Field(
+        Decimal("1"),
+        gt=0,
+        le=1,
+        description="Largest share of equity one position may use (spot, margin and fees)",
+    )
+    max_total_fraction: Decimal = Field(
+        Decimal("1"),
+        gt=0,
+        le=1,
+        description="Largest share of equity all positions together may use",
     )
     leverage: int = Field(3, ge=1, le=20, description="Perp leverage: margin = notional/leverage")
     margin_alert: Decimal = Field(
@@ -78,6 +125,15 @@ class RiskSettings(BaseModel):
     )
     margin_critical: Decimal = Field(
         Decimal("0.5"), gt=0, lt=1, description="Margin ratio that triggers the emergency stop"
+    )
+    margin_topup: Decimal = Field(
+        Decimal("0.1"),
+        ge=0,
+        lt=1,
+        description="Margin ratio above which a short's margin is topped up (0 = never)",
+    )
+    margin_target: Decimal = Field(
+        Decimal("0.03"), gt=0, lt=1, description="Margin ratio a top-up brings the short back to"
     )
     delta_tolerance: Decimal = Field(
         Decimal("0.01"), gt=0, lt=1, description="Largest relative spot/perp quantity mismatch"
@@ -87,13 +143,24 @@ class RiskSettings(BaseModel):
         from fra.core.risk import RiskLimits
 
         return RiskLimits(
-            self.max_positions, self.max_position_usd, self.max_total_exposure_usd, self.leverage
+            self.max_positions,
+            self.max_position_usd,
+            self.max_total_exposure_usd,
+            self.leverage,
+            self.max_position_fraction,
+            self.max_total_fraction,
         )
 
     @model_validator(mode="after")
     def _alert_below_critical(self) -> RiskSettings:
         if self.margin_alert >= self.margin_critical:
             raise ValueError("margin_alert must be below margin_critical")
+        if self.margin_topup and not self.margin_target < self.margin_topup < self.margin_alert:
+            raise ValueError(
+                "margin_target < margin_topup < margin_alert is required"
+                f" ({self.margin_target}, {self.margin_topup}, {self.margin_alert});"
+                " margin_topup = 0 turns top-ups off"
+            )
         return self
 
 
@@ -116,6 +183,13 @@ class SimSettings(BaseModel):
         default_factory=list,
         description="Forced events, e.g. SOL/USDT:USDT@2026-03-01T12:00:00Z:price=+35%:hours=6",
     )
+    funding_noise: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="How noisy consecutive funding prints are, same mean: 0 smooth like Binance"
+        " (lag-1 autocorrelation ~0.75), 1 as jumpy as the noisiest real venues (~0.3)",
+    )
 
     @field_validator("shocks")
     @classmethod
@@ -134,7 +208,11 @@ class SimSettings(BaseModel):
             from fra.venues.simulated import SimulatedMarket, parse_shock
 
             try:
-                SimulatedMarket(self.seed, shocks=[parse_shock(text) for text in self.shocks])
+                SimulatedMarket(
+                    self.seed,
+                    shocks=[parse_shock(text) for text in self.shocks],
+                    funding_noise=self.funding_noise,
+                )
             except ValueError as exc:
                 raise ValueError(f"shocks: {exc}") from None
         return self

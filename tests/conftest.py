@@ -21,6 +21,18 @@ from typer.testing import CliRunner
 from fra.cli import app
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
+# The machinery's tests (orders, crashes, margin, accounting) were written against these
+# settings, pinned so that the strategy's defaults can move without rewriting them: they
+# decide on the venue's current rate alone (a forced funding shock makes a pair hot at once),
+# with fixed USD limits. The strategy's own rules have tests of their own.
+PINNED = {
+    "FRA_STRATEGY__PREDICTED_WEIGHT": "1",
+    "FRA_STRATEGY__MIN_FUNDING_RATE": "0.0003",
+    "FRA_STRATEGY__EXIT_FUNDING_RATE": "0.00005",
+    "FRA_STRATEGY__MIN_HOLDING_PERIODS": "21",
+    "FRA_RISK__MAX_POSITION_USD": "2000",
+    "FRA_RISK__MAX_TOTAL_EXPOSURE_USD": "6000",
+}
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
@@ -35,7 +47,7 @@ class Fra:
         self.workdir = workdir
         self.db = workdir / "state.db"
         self.now = T0
-        self.env: dict[str, str] = {"FRA_DB": str(self.db), "FRA_VENUE": "simulated"}
+        self.env: dict[str, str] = {"FRA_DB": str(self.db), "FRA_VENUE": "simulated", **PINNED}
 
     # -- time and settings ----------------------------------------------------------------
 

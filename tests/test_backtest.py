@@ -32,12 +32,13 @@ def history(
     bars_until: int = DAYS * 3,
 ) -> None:
     """20 days of 8h settlements and bars: BTC flat at 20000 paying 0.0001 (below the default
-    entry rate), ETH at `eth_price(i)` paying `eth_rate(i)` at settlement i."""
+    entry rate), ETH at `eth_price(i)` paying `eth_rate(i)` at settlement i; the three
+    settlements before the period are the forecast's warm-up."""
     funding = ["exchange,symbol,funding_time_ms,funding_rate,interval_hours"]
     bars = ["exchange,symbol,market,open_time_ms,open,high,low,close,volume"]
     for i in range(-3, DAYS * 3):
         t = START + i * H8
-        if i >= 0:
+        if True:
             funding.append(f"binance,BTCUSDT,{t},0.0001,8")
             funding.append(f"binance,ETHUSDT,{t},{eth_rate(i)},8")
         for market in ("perp", "spot") if i < bars_until else ():
@@ -59,22 +60,33 @@ def run(fra: Fra, *extra: str, code: int = 0, **env: str) -> dict:
 
 @pytest.fixture
 def flat(fra: Fra) -> Fra:
-    fra.set(FRA_BACKTEST__SPREAD_BPS="0", FRA_BACKTEST__SLIPPAGE_BPS="0")
+    # A one-hour half-life: the forecast is the last print to within 0.4 %, so each figure
+    # can be worked out by hand from the prints.
+    fra.set(
+        FRA_BACKTEST__SPREAD_BPS="0",
+        FRA_BACKTEST__SLIPPAGE_BPS="0",
+        FRA_STRATEGY__FORECAST_HALF_LIFE_HOURS="1",
+    )
     return fra
 
 
+# The exit bar with no spread: the exit rate 0.00005 less the exit cost (fees 0.0015) spread
+# over 21 periods, -0.0000214 per 8h. A drop to -0.0001 is below it.
+DROP = "-0.0001"
+
+
 def test_opens_the_paying_pair_and_closes_when_funding_fades(flat: Fra) -> None:
-    # ETH pays 0.001 per 8h for 10 days, then 0.00001 (below the 0.00005 exit rate).
-    history(flat, lambda i: "0.001" if i < 30 else "0.00001", lambda i: 1000)
+    # ETH pays 0.001 per 8h for 10 days, then -0.0001 (below the exit bar).
+    history(flat, lambda i: "0.001" if i < 30 else DROP, lambda i: 1000)
     report = run(flat)
     per = {f["symbol"]: f for f in report["per_symbol"]}
     assert set(per) == {"ETH/USDT:USDT"}, "BTC's 0.0001 is below the entry rate"
     eth = per["ETH/USDT:USDT"]
     assert eth["trades"] == 1
     # Opened just after the first settlement; paid at the next 29 (0.001) and at the 31st
-    # (0.00001), which is when the low rate became known and the position was closed.
-    notional = 2000.0  # FRA_RISK__MAX_POSITION_USD's default binds
-    funding = notional * (0.001 * 29 + 0.00001)
+    # (-0.0001), which is when the low rate became known and the position was closed.
+    notional = 2000.0  # FRA_RISK__MAX_POSITION_USD (pinned by the test harness) binds
+    funding = notional * (0.001 * 29 - 0.0001)
     assert eth["funding"] == pytest.approx(funding)
     fees = notional * (0.001 + 0.0005) * 2
     assert eth["fees"] == pytest.approx(fees)
@@ -88,14 +100,14 @@ def test_opens_the_paying_pair_and_closes_when_funding_fades(flat: Fra) -> None:
 
 
 def test_settings_apply_as_they_would_live(flat: Fra) -> None:
-    history(flat, lambda i: "0.001" if i < 30 else "0.00001", lambda i: 1000)
+    history(flat, lambda i: "0.001" if i < 30 else DROP, lambda i: 1000)
     # An entry rate above what ETH pays: nothing is opened.
     report = run(flat, FRA_STRATEGY__MIN_FUNDING_RATE="0.002", FRA_STRATEGY__EXIT_FUNDING_RATE="0")
     assert report["strategy"]["trades"] == 0 and report["per_symbol"] == []
     # Max positions 0: nothing either; a smaller position limit: a smaller position.
     assert run(flat, FRA_RISK__MAX_POSITIONS="0")["strategy"]["trades"] == 0
     small = run(flat, FRA_RISK__MAX_POSITION_USD="500")["per_symbol"][0]
-    assert small["funding"] == pytest.approx(500 * (0.001 * 29 + 0.00001))
+    assert small["funding"] == pytest.approx(500 * (0.001 * 29 - 0.0001))
 
 
 def test_a_squeeze_liquidates_the_short_and_halts_like_live(flat: Fra) -> None:
@@ -143,10 +155,11 @@ def test_baselines_keep_their_share_of_equity_as_prices_move(flat: Fra) -> None:
 
 
 def test_sweep_replays_each_combination_as_a_single_run_would(flat: Fra) -> None:
-    # ETH pays 0.001 for the first 10 days, then 0.00005: above an exit rate of 0, not 0.0001.
+    # ETH pays 0.001 for the first 10 days, then 0.00005: above the exit bar of an exit rate
+    # of 0 (-0.0000714), below that of 0.0002 (0.000129).
     history(flat, lambda i: "0.001" if i < 30 else "0.00005", lambda i: 1000)
-    sweep = run(flat, "--sweep", "--grid", "min_rate=0.0005,0.002", "--grid", "exit_rate=0,0.0001")
-    assert sweep["grid"] == {"min_rate": ["0.0005", "0.002"], "exit_rate": ["0", "0.0001"]}
+    sweep = run(flat, "--sweep", "--grid", "min_rate=0.0005,0.002", "--grid", "exit_rate=0,0.0002")
+    assert sweep["grid"] == {"min_rate": ["0.0005", "0.002"], "exit_rate": ["0", "0.0002"]}
     rows = {(r["values"]["min_rate"], r["values"]["exit_rate"]): r["train"] for r in sweep["rows"]}
     assert len(rows) == 4
     # Each row is what `fra backtest` gives with those settings.
@@ -159,7 +172,7 @@ def test_sweep_replays_each_combination_as_a_single_run_would(flat: Fra) -> None
         assert figures == single
     assert rows[("0.002", "0")]["trades"] == 0, "ETH never pays 0.002"
     held_longer = rows[("0.0005", "0")]
-    closed_early = rows[("0.0005", "0.0001")]
+    closed_early = rows[("0.0005", "0.0002")]
     assert held_longer["funding"] > closed_early["funding"] > 0
     # Best Sharpe first; the baselines do not depend on the grid.
     sharpes = [r["train"]["sharpe"] or 0 for r in sweep["rows"]]
@@ -332,7 +345,12 @@ def test_real_history_sol_is_out_during_its_2022_negative_funding(fra: Fra) -> N
     from fra.engine.backtest import backtest
     from fra.settings import load_settings
 
-    settings = load_settings(db=fra.db, venue="simulated", history_db=fra.workdir / "history.db")
+    settings = load_settings(
+        db=fra.db,
+        venue="simulated",
+        history_db=fra.workdir / "history.db",
+        strategy={"min_funding_rate": "0.0001", "exit_funding_rate": "0"},
+    )
     report = backtest(settings, "binance", None, ms("2022-06-01"), ms("2023-03-01"))
     sol = "SOL/USDT:USDT"
     crash = [

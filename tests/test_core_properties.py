@@ -17,7 +17,16 @@ from hypothesis import strategies as st
 
 from fra.core.models import Market, MarketType, PerpMargin, SnapshotRow
 from fra.core.positions import Fill, Payment, Position, PositionState
-from fra.core.ranking import RankParams, Reason, evaluate, exit_reason, rank
+from fra.core.ranking import (
+    Ranked,
+    RankParams,
+    Reason,
+    Signal,
+    evaluate,
+    exit_reason,
+    rank,
+    rotation,
+)
 from fra.core.risk import MarginLevel, margin_level
 from fra.core.sizing import SizeError, ceil_step, floor_step, minimum_notional, size_hedge
 from fra.venues.paper import walk_book
@@ -109,6 +118,22 @@ PARAMS = st.builds(
 LOOSE = RankParams(min_rate=Decimal("-1"), min_volume=Decimal(0), holding_periods=21)
 
 
+def own(row: SnapshotRow) -> Signal | None:
+    """A forecast equal to the row's own rate per 8h: the properties below are about costs
+    and filters, so the history is taken to agree with the venue's rate."""
+    if row.funding_rate is None or row.interval_hours <= 0:
+        return None
+    return Signal(row.funding_rate * 8 / row.interval_hours)
+
+
+def ev(row: SnapshotRow, params: RankParams, **flags: bool) -> Ranked:
+    return evaluate(row, params, signal=own(row), **flags)
+
+
+def signals_of(rows: list[SnapshotRow]) -> dict[str, Signal]:
+    return {r.perp_symbol: sig for r in rows if (sig := own(r)) is not None}
+
+
 def expected_cost(row: SnapshotRow) -> Fraction:
     """Round trip as a fraction of notional: both taker fees twice, half of each spread twice."""
     assert row.spot_bid is not None and row.spot_ask is not None
@@ -133,8 +158,8 @@ def test_evaluate_monotone_in_rate(
 ) -> None:
     assume(r1 != r2)
     lo, hi = sorted((r1, r2))
-    a = evaluate(replace(row, funding_rate=lo), params, held=False, halted=False)
-    b = evaluate(replace(row, funding_rate=hi), params, held=False, halted=False)
+    a = ev(replace(row, funding_rate=lo), params, held=False, halted=False)
+    b = ev(replace(row, funding_rate=hi), params, held=False, halted=False)
     assert a.cost == b.cost
     assert a.rate_8h is not None and b.rate_8h is not None and b.rate_8h > a.rate_8h
     assert a.apr is not None and b.apr is not None and b.apr > a.apr
@@ -177,7 +202,7 @@ def test_rank_never_puts_lower_rate_above_higher(
     ]
     rows_in += [replace(n, perp_symbol=f"N{i}/USDT:USDT") for i, n in enumerate(noise)]
     held_symbols = [f"F{i}/USDT:USDT" for i in held]
-    out = rank(rows_in, params, held=held_symbols)
+    out = rank(rows_in, params, held=held_symbols, signals=signals_of(rows_in))
     assert sorted(r.symbol for r in out) == sorted(r.perp_symbol for r in rows_in)
     flags = [r.eligible for r in out]
     assert flags == sorted(flags, reverse=True), "eligible pairs come first"
@@ -191,7 +216,7 @@ def test_rank_never_puts_lower_rate_above_higher(
         if r.symbol in held_symbols:
             assert not r.eligible
     # And with the loosest filters, every family member is eligible and ordered by rate.
-    loose = [r for r in rank(rows_in, LOOSE) if r.symbol in family]
+    loose = [r for r in rank(rows_in, LOOSE, signals=signals_of(rows_in)) if r.symbol in family]
     if all(r.net_yield is not None and r.net_yield > 0 for r in loose):
         assert [family[r.symbol] for r in loose if r.eligible] == sorted(rates, reverse=True)
 
@@ -208,7 +233,7 @@ def test_same_8h_rate_same_yield_across_intervals(
     for hours in (1, 2, 4, 8):
         per_interval = r8 * hours / 8  # exact: r8 has 7 places, /8 adds at most 3
         assert F(per_interval) == F(r8) * hours / 8
-        r = evaluate(
+        r = ev(
             replace(row, funding_rate=per_interval, interval_hours=hours),
             params,
             held=False,
@@ -268,8 +293,8 @@ def test_costlier_never_better(
         perp_bid=row.perp_bid - perp_bid_down * cent,
         perp_ask=row.perp_ask + perp_ask_up * cent,
     )
-    a = evaluate(row, params, held=False, halted=False)
-    b = evaluate(worse, params, held=False, halted=False)
+    a = ev(row, params, held=False, halted=False)
+    b = ev(worse, params, held=False, halted=False)
     assert a.cost is not None and b.cost is not None
     assert a.net_yield is not None and b.net_yield is not None
     assert a.net_apr is not None and b.net_apr is not None
@@ -335,7 +360,7 @@ def test_each_reason_exactly_when_its_condition_holds(
     row = replace(
         row, interval_hours=interval, funding_rate=None if rate_missing else row.funding_rate
     )
-    r = evaluate(row, params, held=held, halted=halted)
+    r = ev(row, params, held=held, halted=halted)
 
     rate_ok = row.funding_rate is not None and interval > 0
     rate_8h = F(row.funding_rate) * 8 / interval if rate_ok else None
@@ -371,32 +396,72 @@ def test_each_reason_exactly_when_its_condition_holds(
     rate_missing=st.booleans(),
     interval=st.sampled_from([0, 1, 2, 4, 8]),
     exit_rate=dec(-1_000, 5_000, 7),
+    forecast=dec(-5_000, 5_000, 7),
+    periods=st.integers(1, 60),
     missing_row=st.booleans(),
     tie=st.booleans(),
 )
-def test_exit_reason_none_iff_rate_at_least_exit_rate(
+def test_exit_reason_none_iff_forecast_at_least_the_exit_bar(
     row: SnapshotRow,
     rate_missing: bool,
     interval: int,
     exit_rate: Decimal,
+    forecast: Decimal,
+    periods: int,
     missing_row: bool,
     tie: bool,
 ) -> None:
+    """Kept while forecast x periods >= exit rate x periods - the exit cost (half the round
+    trip): the entry cost is sunk, leaving costs the exit half."""
     row = replace(
         row, interval_hours=interval, funding_rate=None if rate_missing else row.funding_rate
     )
-    if tie and interval > 0 and row.funding_rate is not None:
-        exit_rate = row.funding_rate * 8 / interval  # exactly at the exit rate: keep
+    params = RankParams(Decimal(1), Decimal(0), periods, exit_rate=exit_rate)
+    rate_ok = row.funding_rate is not None and interval > 0
+    # No spot market: no cost is known, leaving is taken as free.
+    exit_cost = expected_cost(row) / 2 if rate_ok and row.spot_bid is not None else F(0)
+    if tie and rate_ok:  # exactly at the bar: keep
+        forecast = exit_rate - (ev(row, LOOSE).cost or Decimal(0)) / 2 / periods
+    r = None if missing_row else evaluate(row, params, False, False, Signal(forecast))
     keep = (
-        not missing_row
-        and row.funding_rate is not None
-        and interval > 0
-        and F(row.funding_rate) * 8 / interval >= F(exit_rate)
+        not missing_row and rate_ok and F(forecast) * periods >= F(exit_rate) * periods - exit_cost
     )
-    reason = exit_reason(None if missing_row else row, exit_rate)
+    reason = exit_reason(r, Signal(forecast), params, 0)
+    if (
+        rate_ok
+        and not missing_row
+        and abs(F(forecast) * periods - F(exit_rate) * periods + exit_cost) < F(1, 10**18)
+    ):
+        return  # on the bar to within Decimal's rounding: either answer is right
     assert (reason is None) == keep
     if reason is not None:
         assert isinstance(reason, str) and reason
+
+
+@FAST
+@given(
+    held_forecast=dec(-5_000, 5_000, 7),
+    new_forecast=dec(-5_000, 5_000, 7),
+    periods=st.integers(1, 60),
+    row=rows(),
+)
+def test_rotation_only_when_the_advantage_pays_for_switching(
+    held_forecast: Decimal, new_forecast: Decimal, periods: int, row: SnapshotRow
+) -> None:
+    params = RankParams(Decimal(-1), Decimal(0), periods)
+    held = evaluate(row, params, True, False, Signal(held_forecast))
+    other = replace(row, perp_symbol="OTHER/USDT:USDT")
+    candidate = evaluate(other, params, False, False, Signal(new_forecast))
+    out = rotation([held], candidate, params)
+    if candidate.cost is None:
+        assert out is None
+        return
+    switching = expected_cost(row) / 2 + expected_cost(other) / 2
+    advantage = (F(new_forecast) - F(held_forecast)) * periods
+    if abs(advantage - switching) > F(1, 10**18):
+        assert (out is not None) == (advantage > switching)
+    if out is not None:
+        assert out.symbol == row.perp_symbol
 
 
 # -- 4. sizing -------------------------------------------------------------------------------

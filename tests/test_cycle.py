@@ -52,7 +52,7 @@ def test_cycle_opens_collects_funding_once_per_settlement_and_closes_on_drop(fra
     assert "closed 1" in out
     [closed] = fra.json("positions")
     assert closed["state"] == "closed"
-    assert "below exit rate" in closed["close_reason"]
+    assert "below the exit bar" in closed["close_reason"]
     assert closed["funding_payments"] == 6  # 08:00 .. 48:00, each settlement once
     net = Decimal(closed["net_pnl"])
     parts = (

@@ -78,7 +78,7 @@ def test_close_unprofitable_closes_only_pairs_below_the_exit_rate(fra: Fra) -> N
     fra.advance(hours=11)
     closed = fra.json("close", "--unprofitable")
     assert [p["symbol"] for p in closed] == [SOL]
-    assert "below exit rate" in closed[0]["close_reason"]
+    assert "below the exit bar" in closed[0]["close_reason"]
     assert [p["symbol"] for p in fra.json("status")["positions"]] == [ETH]
 
 

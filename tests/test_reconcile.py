@@ -28,7 +28,7 @@ def app(tmp_path: Path) -> Iterator[App]:
         db=tmp_path / "state.db",
         venue="simulated",
         sim={"now": iso(T0), "shocks": [f"{ETH}@{iso(T0)}:funding=0.0008:hours=48"]},
-        strategy={"symbols": [ETH]},
+        strategy={"symbols": [ETH], "predicted_weight": "1"},
     )
     with open_app(settings) as app:
         yield app

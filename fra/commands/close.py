@@ -32,10 +32,8 @@ def close(
         from fra.app import open_app
         from fra.commands.common import cycle_lock, setup_logging
         from fra.commands.render import describe, position_dict
-        from fra.core.positions import PositionState
-        from fra.core.ranking import exit_reason
-        from fra.core.scan import snapshot_rows
         from fra.engine.close import close_position, find_targets
+        from fra.engine.decisions import unprofitable_positions
         from fra.engine.interrupts import deferred_signals
 
         s = settings(ctx)
@@ -45,20 +43,7 @@ def close(
             closed = []
             with deferred_signals(app.stop):
                 if unprofitable:
-                    m = app.market
-                    rows = {
-                        r.perp_symbol: r
-                        for r in snapshot_rows(m.markets(), m.funding_quotes(), m.tickers())
-                    }
-                    todo = [
-                        (p, why)
-                        for p in app.store.positions([PositionState.OPEN])
-                        if (
-                            why := exit_reason(
-                                rows.get(p.perp_symbol), s.strategy.exit_funding_rate
-                            )
-                        )
-                    ]
+                    todo = unprofitable_positions(app)
                 else:
                     todo = [(p, "manual close") for p in find_targets(app, target, every=every)]
                 for position, why in todo:

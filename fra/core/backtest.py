@@ -18,11 +18,14 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import NamedTuple
 
+from fra.core.forecast import ForecastParams, Print, Tracker, forecast
 from fra.core.history import HOUR_MS, FundingRecord, PriceBar
-from fra.core.models import PERIOD_HOURS, SnapshotRow
-from fra.core.ranking import RankParams, exit_reason, rank
+from fra.core.margin import Band, Funds, Short, ShrinkCosts, plan_topup
+from fra.core.models import SnapshotRow
+from fra.core.ranking import Ranked, RankParams, Signal, evaluate, exit_reason, rank, rotation
 from fra.core.risk import (
     GLOBAL_RULES,
+    ROOM_RULES,
     MarginLevel,
     RiskLimits,
     capital_needed,
@@ -45,7 +48,7 @@ STALE_BARS = 2
 
 class Params(NamedTuple):
     rank: RankParams
-    exit_rate: Decimal  # per 8h
+    forecast: ForecastParams  # history holds no predicted rates: the settled mean alone
     limits: RiskLimits
     capital: Decimal
     spot_fee: Decimal
@@ -56,6 +59,7 @@ class Params(NamedTuple):
     margin_alert: Decimal
     margin_critical: Decimal
     resume_after_ms: int  # a halt lasts this long: the human who runs `fra resume`
+    band: Band | None = None  # margin top-ups, as live does them; None: never
 
 
 class Settlement(NamedTuple):
@@ -311,6 +315,29 @@ class _Book:
         self._realized_of[h.symbol] += h.amount * (spot_mid - h.spot_entry) + perp_pnl - crossing
         self.held[h.symbol] = Holding(h.symbol, amount, spot_mid, perp_mid, margin, h.opened_ms)
 
+    def add_margin(self, h: Holding, amount: Decimal) -> Holding:
+        self.cash -= amount
+        h = h._replace(margin=h.margin + amount)
+        self.held[h.symbol] = h
+        return h
+
+    def shrink(self, h: Holding, q: Decimal, spot_mid: Decimal, perp_mid: Decimal) -> Holding:
+        """Sell `q` coins of the spot and buy `q` back of the short (spread, slippage and fees
+        paid); the short's margin for them is released to the cash."""
+        p = self.p
+        cost = p.half_spread + p.slippage
+        spot_px, perp_px = spot_mid * (ONE - cost), perp_mid * (ONE + cost)
+        fee = q * (spot_px * p.spot_fee + perp_px * p.perp_fee)
+        released = h.margin * q / h.amount
+        perp_pnl = q * (h.perp_entry - perp_px)
+        self.cash += q * spot_px + released + perp_pnl - fee
+        self.fees += fee
+        self._fees_of[h.symbol] += fee
+        self._realized_of[h.symbol] += q * (spot_px - h.spot_entry) + perp_pnl
+        h = h._replace(amount=h.amount - q, margin=h.margin - released)
+        self.held[h.symbol] = h
+        return h
+
     def credit_funding(self, st: Settlement, sym: _Symbol) -> None:
         """The settlement's funding to the short held, on its mark price (else the last close)."""
         symbol = sym.series.symbol
@@ -382,24 +409,39 @@ def run(
     events: list[str] = []
     halted_until = -1
     per_unit = capital_needed(ONE, p.limits.leverage, p.spot_fee, p.perp_fee)
-    # Only a pair whose last rate clears the entry rate can be eligible (rank's first test), so
+    trackers = {s.symbol: Tracker(p.forecast.half_life_hours, p.rank.stop_rate) for s in series}
+    signals: dict[str, Signal] = {}
+    # Only a pair whose forecast clears the entry rate can be eligible (rank's first test), so
     # rows are built for those and the held ones only; rank itself still applies every rule.
     paying: set[str] = set()
 
     times = sorted(by_time)
+    # The prints before the period: the forecast's warm-up, as live has them in state.db.
+    for s in series:
+        tracker = trackers[s.symbol]
+        for st in s.settlements:
+            if times and st.time_ms >= times[0]:
+                break
+            tracker.add(Print(st.time_ms, st.rate, st.interval_hours))
     for t in times:
         # 1. What became known: bars closed by t, settlements at t.
         for name in held:
             symbols[name].catch_up(t)
         for name, st in by_time[t]:
             symbols[name].settled = st
-            if st.rate * PERIOD_HOURS / st.interval_hours >= p.rank.min_rate:
+            tracker = trackers[name]
+            tracker.add(Print(st.time_ms, st.rate, st.interval_hours))
+            f = forecast(tracker.mean, None, p.forecast)
+            signals[name] = Signal(f, tracker.below_since_ms)
+            if f is not None and f >= p.rank.min_rate:
                 paying.add(name)
             else:
                 paying.discard(name)
 
         # 2. Margin, against the highest mark price since the last cycle, before funding: a
-        # short liquidated or stopped on the way to t is not paid at t.
+        # short liquidated or stopped on the way to t is not paid at t. Where top-ups are on,
+        # live tops a short up every cycle as the price climbs, so one that survived the high
+        # is topped up now and its level judged after; the emergency stop is the last line.
         level = MarginLevel.OK
         for h in list(held.values()):
             sym = symbols[h.symbol]
@@ -408,12 +450,17 @@ def run(
             if ratio >= 1:
                 _liquidate(book, h, sym, t, high, events)
                 level = MarginLevel.CRITICAL
-            else:
-                level = max(
-                    level,
-                    margin_level(ratio, p.margin_alert, p.margin_critical),
-                    key=_LEVELS.index,
-                )
+                continue
+            if p.band is not None and sym.perp_close and sym.spot_close:
+                h = _top_up(book, h, sym.spot_close, sym.perp_close, p.band, t)
+                if h is None:
+                    continue
+                ratio = _margin_ratio(h, sym.perp_close, p.maintenance_rate)
+            level = max(
+                level,
+                margin_level(ratio, p.margin_alert, p.margin_critical),
+                key=_LEVELS.index,
+            )
         if level is MarginLevel.CRITICAL:
             if held:
                 events.append(f"{_day(t)} emergency stop: {', '.join(sorted(held))} closed")
@@ -426,14 +473,15 @@ def run(
                 book.credit_funding(st, symbols[name])
 
         # 4. Exits, by the same rule as run-cycle, on the snapshot it would have taken.
+        cost = p.half_spread + p.slippage
         for h in list(held.values()):
             sym = symbols[h.symbol]
             if sym.stale(t):
                 reason = "no recent prices (a gap in the bars)"
             else:
-                reason = exit_reason(_row(sym, t, p), p.exit_rate)
+                r = _ranked(sym, t, p, signals.get(h.symbol), held=True)
+                reason = exit_reason(r, signals.get(h.symbol), p.rank, t)
             if reason is not None:
-                cost = p.half_spread + p.slippage
                 book.close(
                     h,
                     t,
@@ -442,11 +490,12 @@ def run(
                     (sym.perp_close or h.perp_entry) * (ONE + cost),
                 )
 
-        # 5. Opens, best first, while the risk rules allow.
+        # 5. Opens, best first, while the risk rules allow; a better pair may take a held
+        # one's place.
         halted = t < halted_until
-        if not halted and level is MarginLevel.OK and len(held) < p.limits.max_positions:
+        if not halted and level is MarginLevel.OK:
             rows = [r for r in (_row(symbols[n], t, p) for n in paying) if r is not None]
-            _open_best(book, rows, p, per_unit, t)
+            _open_best(book, rows, p, per_unit, t, symbols, signals)
 
         points.append(Point(t, book.equity(symbols), tuple(sorted(held))))
 
@@ -456,28 +505,50 @@ def run(
     return Result(points, book.trades, book.funding, book.fees, events)
 
 
-def _open_best(book: _Book, rows: list[SnapshotRow], p: Params, per_unit: Decimal, t: int) -> None:
+def _open_best(
+    book: _Book,
+    rows: list[SnapshotRow],
+    p: Params,
+    per_unit: Decimal,
+    t: int,
+    symbols: dict[str, _Symbol],
+    signals: dict[str, Signal],
+) -> None:
     held = book.held
-    for candidate in rank(rows, p.rank, held):
+    rotated = False
+    for candidate in rank(rows, p.rank, held, signals=signals):
         if not candidate.eligible:
             break
-        row = candidate.row
-        exposure = sum((h.amount * h.spot_entry for h in held.values()), ZERO)
-        notional = largest_notional(p.limits, exposure, book.cash, per_unit)
-        refusals = check_open(
-            limits=p.limits,
-            notional=notional,
-            open_positions=len(held),
-            exposure=exposure,
-            free_quote=book.cash,
-            needed=notional * per_unit,
-            halt_reason=None,
-            already_held=row.perp_symbol in held,
-        )
+        while True:
+            refusals, notional = _room(book, p, per_unit, symbols, candidate.symbol)
+            if not refusals and notional > 0:
+                break
+            room = notional <= 0 or any(r.rule in ROOM_RULES for r in refusals)
+            out = None
+            if room and not rotated:
+                ranked_held = [
+                    r
+                    for h in held
+                    if (r := _ranked(symbols[h], t, p, signals.get(h), held=True)) is not None
+                ]
+                out = rotation(ranked_held, candidate, p.rank)
+            if out is None:
+                if room or any(r.rule in GLOBAL_RULES for r in refusals):
+                    return
+                break
+            rotated = True  # one switch a cycle: the next cycle judges again
+            sym = symbols[out.symbol]
+            cost = p.half_spread + p.slippage
+            book.close(
+                held[out.symbol],
+                t,
+                f"rotated into {candidate.symbol}",
+                (sym.spot_close or ZERO) * (ONE - cost),
+                (sym.perp_close or ZERO) * (ONE + cost),
+            )
         if refusals or notional <= 0:
-            if any(r.rule in GLOBAL_RULES for r in refusals) or notional <= 0:
-                return
             continue
+        row = candidate.row
         assert row.spot_ask is not None
         spot_px = row.spot_ask * (ONE + p.slippage)
         book.open(
@@ -485,7 +556,54 @@ def _open_best(book: _Book, rows: list[SnapshotRow], p: Params, per_unit: Decima
         )
 
 
+def _room(
+    book: _Book, p: Params, per_unit: Decimal, symbols: dict[str, _Symbol], symbol: str
+) -> tuple[list, Decimal]:
+    """The risk rules' answer to opening `symbol` as large as they allow, and that size."""
+    held = book.held
+    exposure = sum((h.amount * h.spot_entry for h in held.values()), ZERO)
+    equity = book.equity(symbols)
+    notional = largest_notional(p.limits, exposure, book.cash, per_unit, equity)
+    refusals = check_open(
+        limits=p.limits,
+        notional=notional,
+        open_positions=len(held),
+        exposure=exposure,
+        free_quote=book.cash,
+        needed=notional * per_unit,
+        halt_reason=None,
+        already_held=symbol in held,
+        equity=equity,
+        per_unit=per_unit,
+    )
+    return refusals, notional
+
+
+def _ranked(sym: _Symbol, t: int, p: Params, signal: Signal | None, *, held: bool) -> Ranked | None:
+    row = _row(sym, t, p)
+    return evaluate(row, p.rank, held, False, signal) if row is not None else None
+
+
 _LEVELS = [MarginLevel.OK, MarginLevel.ALERT, MarginLevel.CRITICAL]
+
+
+def _top_up(
+    book: _Book, h: Holding, spot: Decimal, mark: Decimal, band: Band, t: int
+) -> Holding | None:
+    """The short's margin brought back inside the band by fra.core.margin's plan, with the
+    replay's one pool of cash (None: the plan shrank the position away)."""
+    p = book.p
+    short = Short(h.amount, h.perp_entry, mark, h.margin, p.maintenance_rate)
+    costs = ShrinkCosts(spot * (ONE - p.half_spread - p.slippage), p.spot_fee, p.perp_fee)
+    plan = plan_topup(short, Funds(max(book.cash, ZERO)), band, costs)
+    if plan.shrink >= h.amount:
+        book.close(h, t, "margin: no funds to top up", spot * (ONE - p.half_spread), mark)
+        return None
+    if plan.shrink:
+        h = book.shrink(h, plan.shrink, spot, mark)
+    if plan.add:
+        h = book.add_margin(h, min(plan.add, max(book.cash, ZERO)))
+    return h
 
 
 def _margin_ratio(h: Holding, mark: Decimal, maintenance_rate: Decimal) -> Decimal:

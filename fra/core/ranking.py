@@ -5,11 +5,11 @@ One implementation, used by `fra rank`, `fra open`, `fra run-cycle` (and the bac
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import NamedTuple
 
-from fra.core.models import PERIOD_HOURS, SnapshotRow
+from fra.core.models import HOUR_MS, PERIOD_HOURS, SnapshotRow
 
 HOURS_PER_YEAR = 8760
 
@@ -25,21 +25,33 @@ class Reason:
     HELD = "already_held"
     HALTED = "halted"
     NOT_LISTED = "not_in_symbols"
+    SHORT_HISTORY = "short_history"
 
 
 class RankParams(NamedTuple):
-    min_rate: Decimal  # per 8h period
+    min_rate: Decimal  # forecast per 8h period to open
     min_volume: Decimal
     holding_periods: int  # 8h periods
     symbols: frozenset[str] = frozenset()  # when not empty, trade only these perpetuals
+    exit_rate: Decimal = Decimal(0)  # per 8h: hold while the forecast is above this, less cost
+    stop_rate: Decimal | None = None  # per 8h: every print below it for stop_hours closes
+    stop_hours: int = 24
+
+
+class Signal(NamedTuple):
+    """What the settled history says of one perpetual (see fra.core.forecast)."""
+
+    forecast: Decimal | None  # expected rate per 8h over the horizon; None: too short a history
+    below_stop_since_ms: int | None = None  # every print since then was below the stop rate
 
 
 class Ranked(NamedTuple):
     row: SnapshotRow
-    rate_8h: Decimal | None  # the rate scaled to an 8h period
-    apr: Decimal | None  # rate x 8760 / interval_hours
+    rate_8h: Decimal | None  # the venue's rate (predicted next, or last settled) per 8h
+    forecast: Decimal | None  # the expected rate per 8h the decisions use
+    apr: Decimal | None  # the forecast annualized
     cost: Decimal | None  # round trip, as a fraction of notional
-    net_yield: Decimal | None  # funding over the horizon minus the round trip
+    net_yield: Decimal | None  # forecast funding over the horizon minus the round trip
     net_apr: Decimal | None
     breakeven_intervals: Decimal | None
     reasons: tuple[str, ...]
@@ -51,6 +63,11 @@ class Ranked(NamedTuple):
     @property
     def eligible(self) -> bool:
         return not self.reasons
+
+    @property
+    def exit_cost(self) -> Decimal:
+        """Leaving costs half a round trip: one side's fees and half-spreads."""
+        return self.cost / 2 if self.cost is not None else Decimal(0)
 
 
 def half_spread(bid: Decimal, ask: Decimal) -> Decimal:
@@ -65,7 +82,9 @@ def round_trip_cost(
     return 2 * (spot_fee + perp_fee) + 2 * (spot_half_spread + perp_half_spread)
 
 
-def evaluate(row: SnapshotRow, params: RankParams, held: bool, halted: bool) -> Ranked:
+def evaluate(
+    row: SnapshotRow, params: RankParams, held: bool, halted: bool, signal: Signal | None
+) -> Ranked:
     reasons: list[str] = []
     if halted:
         reasons.append(Reason.HALTED)
@@ -81,15 +100,18 @@ def evaluate(row: SnapshotRow, params: RankParams, held: bool, halted: bool) -> 
         reasons.append(Reason.LOW_VOLUME)
     rate = row.funding_rate
     if rate is None or row.interval_hours <= 0:
-        return Ranked(row, None, None, None, None, None, None, tuple(reasons))
+        return Ranked(row, None, None, None, None, None, None, None, tuple(reasons))
 
     hours = Decimal(row.interval_hours)
     rate_8h = rate * PERIOD_HOURS / hours
-    apr = rate * HOURS_PER_YEAR / hours
-    if rate_8h < params.min_rate:
+    f = signal.forecast if signal is not None else None
+    if f is None:
+        reasons.append(Reason.SHORT_HISTORY)
+    elif f < params.min_rate:
         reasons.append(Reason.BELOW_MIN_RATE)
-    if Reason.NO_SPOT in reasons:
-        return Ranked(row, rate_8h, apr, None, None, None, None, tuple(reasons))
+    apr = f * HOURS_PER_YEAR / PERIOD_HOURS if f is not None else None
+    if Reason.NO_SPOT in reasons or f is None:
+        return Ranked(row, rate_8h, f, apr, None, None, None, None, tuple(reasons))
 
     assert row.spot_bid is not None and row.spot_ask is not None and row.spot_taker_fee is not None
     cost = round_trip_cost(
@@ -98,13 +120,14 @@ def evaluate(row: SnapshotRow, params: RankParams, held: bool, halted: bool) -> 
         half_spread(row.spot_bid, row.spot_ask),
         half_spread(row.perp_bid, row.perp_ask),
     )
-    horizon_hours = Decimal(params.holding_periods * PERIOD_HOURS)
-    net_yield = rate * horizon_hours / hours - cost
-    net_apr = net_yield * HOURS_PER_YEAR / horizon_hours
-    breakeven = cost / rate if rate > 0 else None
+    periods = Decimal(params.holding_periods)
+    net_yield = f * periods - cost
+    net_apr = net_yield * HOURS_PER_YEAR / (periods * PERIOD_HOURS)
+    per_interval = f * hours / PERIOD_HOURS
+    breakeven = cost / per_interval if per_interval > 0 else None
     if net_yield <= 0:
         reasons.append(Reason.UNPROFITABLE)
-    return Ranked(row, rate_8h, apr, cost, net_yield, net_apr, breakeven, tuple(reasons))
+    return Ranked(row, rate_8h, f, apr, cost, net_yield, net_apr, breakeven, tuple(reasons))
 
 
 def rank(
@@ -112,10 +135,15 @@ def rank(
     params: RankParams,
     held: Iterable[str] = (),
     halted: bool = False,
+    signals: Mapping[str, Signal] | None = None,
 ) -> list[Ranked]:
     """Eligible pairs first, best net yield first; then the filtered ones, also by yield."""
     held_set = set(held)
-    ranked = [evaluate(r, params, r.perp_symbol in held_set, halted) for r in rows]
+    signals = signals or {}
+    ranked = [
+        evaluate(r, params, r.perp_symbol in held_set, halted, signals.get(r.perp_symbol))
+        for r in rows
+    ]
     floor = Decimal("-Infinity")
     return sorted(
         ranked,
@@ -128,11 +156,46 @@ def rank(
     )
 
 
-def exit_reason(row: SnapshotRow | None, exit_rate: Decimal) -> str | None:
-    """Why a held position should be closed now, or None to keep it."""
-    if row is None or row.funding_rate is None or row.interval_hours <= 0:
+def exit_bar(r: Ranked, params: RankParams) -> Decimal:
+    """The forecast per 8h below which a held pair is closed. The entry cost is sunk and the
+    exit cost is paid now or later, so a pair is kept while its forecast carry over the
+    horizon beats the exit rate by more than leaving costs: the exit rate less the exit cost
+    spread over the horizon. Entry needs the whole round trip paid back, so the two bars
+    differ (hysteresis) and a dip between them is held through."""
+    return params.exit_rate - r.exit_cost / params.holding_periods
+
+
+def exit_reason(
+    r: Ranked | None, signal: Signal | None, params: RankParams, now_ms: int
+) -> str | None:
+    """Why a held pair should be closed now, or None to keep it."""
+    if r is None or r.rate_8h is None:
         return "funding rate unavailable"
-    rate_8h = row.funding_rate * PERIOD_HOURS / row.interval_hours
-    if rate_8h < exit_rate:
-        return f"funding {rate_8h:.6f}/8h below exit rate {exit_rate}"
+    since = signal.below_stop_since_ms if signal is not None else None
+    if (
+        params.stop_rate is not None
+        and since is not None
+        and now_ms - since >= params.stop_hours * HOUR_MS
+    ):
+        return f"funding below the stop rate {params.stop_rate}/8h for {params.stop_hours}h"
+    if r.forecast is None:
+        return None  # no history to judge by (yet): the stop above still applies
+    bar = exit_bar(r, params)
+    if r.forecast < bar:
+        return f"forecast {r.forecast:.6f}/8h below the exit bar {bar:.6f}/8h"
     return None
+
+
+def rotation(held: Iterable[Ranked], candidate: Ranked, params: RankParams) -> Ranked | None:
+    """The held pair worth giving up for `candidate` when there is no room for both: the one
+    expected to pay least, if the candidate's advantage over the horizon pays for switching
+    (leaving the one, entering the other). None: keep what is held."""
+    if candidate.forecast is None or candidate.cost is None:
+        return None
+    judged = [h for h in held if h.forecast is not None]
+    if not judged:
+        return None
+    worst = min(judged, key=lambda h: (h.forecast, h.symbol))
+    assert worst.forecast is not None
+    advantage = (candidate.forecast - worst.forecast) * params.holding_periods
+    return worst if advantage > worst.exit_cost + candidate.cost / 2 else None

@@ -8,15 +8,28 @@ from typing import NamedTuple
 
 # Refusals that no other pair could pass either: stop looking for candidates.
 GLOBAL_RULES = frozenset(
-    {"halted", "max_positions", "max_total_exposure_usd", "insufficient_balance"}
+    {
+        "halted",
+        "max_positions",
+        "max_total_exposure_usd",
+        "max_total_fraction",
+        "insufficient_balance",
+    }
 )
+# Refusals for want of room: a better pair may still take the place of a held one (rotation).
+ROOM_RULES = GLOBAL_RULES - {"halted"}
 
 
 class RiskLimits(NamedTuple):
     max_positions: int
-    max_position_usd: Decimal
-    max_total_exposure_usd: Decimal
+    max_position_usd: Decimal | None  # None: no USD cap, the fractions of equity bind
+    max_total_exposure_usd: Decimal | None
     leverage: int
+    # Capital (spot, margin and entry fees) one position, and all together, may take, as a
+    # fraction of equity: sizes follow the account, so gains compound and a small account
+    # behaves as a large one.
+    max_position_fraction: Decimal = Decimal(1)
+    max_total_fraction: Decimal = Decimal(1)
 
 
 class Refusal(NamedTuple):
@@ -35,14 +48,21 @@ def capital_needed(
 
 
 def largest_notional(
-    limits: RiskLimits, exposure: Decimal, free_quote: Decimal, per_unit: Decimal
+    limits: RiskLimits, exposure: Decimal, free_quote: Decimal, per_unit: Decimal, equity: Decimal
 ) -> Decimal:
     """The largest position every limit allows (to the cent); `check_open` then names the rule
-    that binds. `per_unit`: capital needed per unit of notional (`capital_needed(1, ...)`)."""
-    room = min(
-        limits.max_position_usd, limits.max_total_exposure_usd - exposure, free_quote / per_unit
-    )
-    return max(room, Decimal(0)).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+    that binds. `per_unit`: capital needed per unit of notional (`capital_needed(1, ...)`);
+    `exposure`: the notional already held; `equity`: the account's value."""
+    rooms = [
+        free_quote / per_unit,
+        limits.max_position_fraction * equity / per_unit,
+        limits.max_total_fraction * equity / per_unit - exposure,
+    ]
+    if limits.max_position_usd is not None:
+        rooms.append(limits.max_position_usd)
+    if limits.max_total_exposure_usd is not None:
+        rooms.append(limits.max_total_exposure_usd - exposure)
+    return max(min(rooms), Decimal(0)).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
 
 
 def check_open(
@@ -55,6 +75,8 @@ def check_open(
     needed: Decimal,
     halt_reason: str | None,
     already_held: bool,
+    equity: Decimal,
+    per_unit: Decimal,
 ) -> list[Refusal]:
     """Every rule the open breaks, most fundamental first (empty list = allowed)."""
     refusals: list[Refusal] = []
@@ -70,7 +92,7 @@ def check_open(
                 " (FRA_RISK__MAX_POSITIONS)",
             )
         )
-    if notional > limits.max_position_usd:
+    if limits.max_position_usd is not None and notional > limits.max_position_usd:
         refusals.append(
             Refusal(
                 "max_position_usd",
@@ -78,12 +100,35 @@ def check_open(
                 " (FRA_RISK__MAX_POSITION_USD)",
             )
         )
-    if exposure + notional > limits.max_total_exposure_usd:
+    if (
+        limits.max_total_exposure_usd is not None
+        and exposure + notional > limits.max_total_exposure_usd
+    ):
         refusals.append(
             Refusal(
                 "max_total_exposure_usd",
                 f"{exposure:.2f} USD open + {notional:.2f} would exceed"
                 f" {limits.max_total_exposure_usd} (FRA_RISK__MAX_TOTAL_EXPOSURE_USD)",
+            )
+        )
+    # A cent of slack: largest_notional rounds down to the cent, the products here do not.
+    slack = Decimal("0.01")
+    if notional * per_unit > limits.max_position_fraction * equity + slack:
+        refusals.append(
+            Refusal(
+                "max_position_fraction",
+                f"{notional * per_unit:.2f} USDT of capital exceeds"
+                f" {limits.max_position_fraction} of equity {equity:.2f}"
+                " (FRA_RISK__MAX_POSITION_FRACTION)",
+            )
+        )
+    if (exposure + notional) * per_unit > limits.max_total_fraction * equity + slack:
+        refusals.append(
+            Refusal(
+                "max_total_fraction",
+                f"{(exposure + notional) * per_unit:.2f} USDT of capital in positions would exceed"
+                f" {limits.max_total_fraction} of equity {equity:.2f}"
+                " (FRA_RISK__MAX_TOTAL_FRACTION)",
             )
         )
     if needed > free_quote:

@@ -23,6 +23,7 @@ from fra.core.backtest import (
     timeline,
 )
 from fra.core.history import FundingRecord, HistoryError, PriceBar, unify
+from fra.core.margin import Band
 from fra.core.performance import Figures, SymbolFigures, figures, per_symbol
 from fra.engine.history import bad_history
 from fra.settings import Settings
@@ -64,7 +65,7 @@ def params(settings: Settings) -> Params:
     b, r = settings.backtest, settings.risk
     return Params(
         rank=settings.strategy.rank_params(),
-        exit_rate=settings.strategy.exit_funding_rate,
+        forecast=settings.strategy.forecast_params(),
         limits=r.limits(),
         capital=b.capital,
         spot_fee=b.spot_fee,
@@ -75,6 +76,7 @@ def params(settings: Settings) -> Params:
         margin_alert=r.margin_alert,
         margin_critical=r.margin_critical,
         resume_after_ms=b.resume_after_hours * HOUR_MS,
+        band=Band(r.margin_topup, r.margin_target) if r.margin_topup else None,
     )
 
 
@@ -84,8 +86,10 @@ def load(
     symbols: list[str] | None,
     since_ms: int,
     until_ms: int,
+    warmup_ms: int = 0,
 ) -> tuple[list[Series], list[str]]:
-    """The history of each symbol in the range, and warnings about what was left out."""
+    """The history of each symbol in the range (funding from `warmup_ms` earlier, for the
+    forecast), and warnings about what was left out."""
     stored = store.symbols(exchange, "funding")
     if not stored:
         raise HistoryError(
@@ -104,15 +108,21 @@ def load(
         priced = store.symbols(exchange, "bars")
         unpriced = [s for s in wanted if s not in priced]
         wanted = [s for s in wanted if s in priced]
-    funding = store.funding(exchange, wanted, since_ms, until_ms)
+    funding = store.funding(exchange, wanted, since_ms - warmup_ms, until_ms)
     spots = [s.split(":")[0] for s in wanted]
     # A day before the period: the 24h volume of the first cycle.
     bars = store.price_bars(exchange, [*wanted, *spots], since_ms - DAY_MS, until_ms)
-    return _series(exchange, wanted, funding, bars, explicit=bool(symbols), no_bars=unpriced)
+    return _series(
+        exchange, wanted, funding, bars, since_ms, explicit=bool(symbols), no_bars=unpriced
+    )
 
 
 def simulated(
-    settings: Settings, symbols: list[str] | None, since_ms: int, until_ms: int
+    settings: Settings,
+    symbols: list[str] | None,
+    since_ms: int,
+    until_ms: int,
+    warmup_ms: int = 0,
 ) -> tuple[list[Series], list[str]]:
     """The simulated market's history, computed as `fra history fetch --exchange sim` would
     store it (the seed and shocks of `--venue simulated`): every perpetual with a spot market,
@@ -121,7 +131,11 @@ def simulated(
     from fra.venues.simulated import SIM_EXCHANGE, SimulatedMarket, parse_shock
 
     source = SimSource(
-        SimulatedMarket(settings.sim.seed, shocks=[parse_shock(t) for t in settings.sim.shocks])
+        SimulatedMarket(
+            settings.sim.seed,
+            shocks=[parse_shock(t) for t in settings.sim.shocks],
+            funding_noise=settings.sim.funding_noise,
+        )
     )
     perps = source.perpetuals()
     wanted = (
@@ -136,7 +150,7 @@ def simulated(
             f"choose from {', '.join(sorted(perps)[:20])}",
         )
     funding = {
-        s: [r for page in source.funding_pages(s, since_ms, until_ms + 1) for r in page]
+        s: [r for page in source.funding_pages(s, since_ms - warmup_ms, until_ms + 1) for r in page]
         for s in wanted
     }
     markets = [*wanted, *(spot for s in wanted if (spot := perps[s]) is not None)]
@@ -144,7 +158,7 @@ def simulated(
     for page in source.bar_pages(dict.fromkeys(markets, since_ms - DAY_MS), until_ms + 1):
         for b in page:
             bars[b.symbol].append(PriceBar(b.open_time_ms, b.close, str(b.high), str(b.volume)))
-    return _series(SIM_EXCHANGE, wanted, funding, bars, explicit=bool(symbols))
+    return _series(SIM_EXCHANGE, wanted, funding, bars, since_ms, explicit=bool(symbols))
 
 
 def _series(
@@ -152,6 +166,7 @@ def _series(
     wanted: list[str],
     funding: dict[str, list[FundingRecord]],
     bars: dict[str, list[PriceBar]],
+    since_ms: int,
     *,
     explicit: bool,
     no_bars: list[str] | None = None,
@@ -196,7 +211,7 @@ def _series(
             bar_length(bars[symbol]),
         )
         series.append(one)
-    warnings += _price_gaps(series)
+    warnings += _price_gaps(series, since_ms)
     if no_bars:
         warnings.insert(
             0,
@@ -216,12 +231,14 @@ def _series(
     return series, warnings
 
 
-def _price_gaps(series: list[Series]) -> list[str]:
+def _price_gaps(series: list[Series], since_ms: int) -> list[str]:
     """Where the bars leave a symbol without a known price while it settles funding: nothing
     is held or opened there (`STALE_BARS`)."""
     out, ends = [], {}
     for s in series:
-        first, last = s.settlements[0].time_ms, s.settlements[-1].time_ms
+        # The forecast's warm-up reads funding from before the period: judge from its start.
+        first = max(s.settlements[0].time_ms, since_ms)
+        last = s.settlements[-1].time_ms
         for market, bars in ((s.symbol, s.perp_bars), (s.spot_symbol, s.spot_bars)):
             if not bars:
                 continue
@@ -258,8 +275,11 @@ def load_history(
     with bad_history():
         if since_ms >= until_ms:
             raise HistoryError("--from is not before --to", "give a --from earlier than --to")
+        # The forecast at the period's first cycle is made from the prints before it, as live
+        # has them in state.db: at least a month, or the forecast's whole lookback.
+        warmup = max(30 * DAY_MS, settings.strategy.forecast_params().lookback_ms())
         if exchange == "sim":
-            return simulated(settings, symbols, since_ms, until_ms)
+            return simulated(settings, symbols, since_ms, until_ms, warmup)
         if not settings.history_path.exists():
             raise HistoryError(
                 f"no history file at {settings.history_path}",
@@ -267,7 +287,7 @@ def load_history(
             )
         store = HistoryStore.open(settings.history_path)
         try:
-            return load(store, exchange, symbols, since_ms, until_ms)
+            return load(store, exchange, symbols, since_ms, until_ms, warmup)
         finally:
             store.close()
 

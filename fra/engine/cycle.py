@@ -7,16 +7,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from fra.app import App
-from fra.core.positions import HELD_STATES, PositionState
-from fra.core.ranking import exit_reason
+from fra.core.positions import HELD_STATES, Position, PositionState
+from fra.core.ranking import Ranked, Signal
 from fra.core.risk import MarginLevel
 from fra.core.valuation import valued_pnl
 from fra.engine.close import flatten
+from fra.engine.decisions import exits, rotation_out
 from fra.engine.funding import settle_funding
 from fra.engine.market import rank_snapshot, scan
 from fra.engine.open import OpenRefused, execute_open, plan_open
 from fra.engine.reconcile import reconcile
 from fra.engine.safety import close_all_held, margin_check, measure_margins
+from fra.engine.signals import signals
 from fra.errors import ExitCode, FraError, from_venue
 from fra.venues.base import VenueError
 
@@ -34,6 +36,7 @@ class CycleReport:
     skipped: list[str] = field(default_factory=list)
     margin: MarginLevel = MarginLevel.OK
     worst_margin_ratio: Decimal | None = None
+    margin_actions: list[dict[str, str]] = field(default_factory=list)  # top-up steps taken
     halted: str | None = None
     incomplete: list[int] = field(default_factory=list)  # positions a close left half-done
     outcome: str = "ok"
@@ -59,6 +62,7 @@ class CycleReport:
             "skipped": self.skipped[:20],
             "margin": self.margin.value,
             "worst_margin_ratio": str(self.worst_margin_ratio) if self.worst_margin_ratio else None,
+            "margin_actions": self.margin_actions,
             "halted": self.halted,
             "incomplete_closes": self.incomplete,
             "error": self.error,
@@ -81,14 +85,15 @@ def run_cycle(app: App) -> CycleReport:
         margin = margin_check(app)
         report.margin = margin.level
         report.worst_margin_ratio = margin.worst_ratio
+        report.margin_actions = margin.actions
         if margin.stopped:
             report.closed += [f"{p.id} {p.perp_symbol}: emergency stop" for p in margin.stopped]
             report.incomplete += [p.id for p in margin.stopped if not p.state.is_final]
         stop.check()
         snapshot = scan(app)
         report.scanned = len(snapshot.rows)
-        ranked = rank_snapshot(app, snapshot)
-        rows = {r.perp_symbol: r for r in snapshot.rows}
+        found = signals(app, snapshot.rows)
+        ranked = rank_snapshot(app, snapshot, found)
         stop.check()
 
         report.halted = app.store.halt_reason()
@@ -97,32 +102,12 @@ def run_cycle(app: App) -> CycleReport:
             touched = close_all_held(app, f"halted: {report.halted}")
             report.closed += [f"{p.id} {p.perp_symbol}" for p in touched]
             report.incomplete += [p.id for p in touched if not p.state.is_final]
-        for position in app.store.positions([PositionState.OPEN]):
-            row = rows.get(position.perp_symbol)
-            reason = exit_reason(row, app.settings.strategy.exit_funding_rate)
-            if reason is not None:
-                closed = flatten(app, position, PositionState.CLOSED, reason)
-                report.closed.append(f"{position.id} {position.perp_symbol}: {reason}")
-                if not closed.state.is_final:
-                    report.incomplete.append(position.id)
-                stop.check()
+        held = app.store.positions([PositionState.OPEN])
+        for position, reason in exits(app, held, ranked, found):
+            _close(app, report, position, reason)
 
         if report.halted is None and report.margin is MarginLevel.OK:
-            markets = app.market.markets()
-            for candidate in ranked:
-                if not candidate.eligible:
-                    continue
-                held = app.store.positions(HELD_STATES)
-                try:
-                    plan = plan_open(app, candidate.row, markets, None, held)
-                except OpenRefused as exc:
-                    report.skipped.append(str(exc))
-                    if exc.is_global:
-                        break
-                    continue
-                position = execute_open(app, plan)
-                report.opened.append(f"{position.id} {position.perp_symbol} {position.state.value}")
-                stop.check()
+            _open_best(app, report, ranked, found)
         elif report.margin is MarginLevel.ALERT:
             report.skipped.append("margin alert: no new positions this cycle")
 
@@ -145,6 +130,52 @@ def run_cycle(app: App) -> CycleReport:
         _finish(app, report, {}, ExitCode.INTERNAL)
         raise
     return report
+
+
+def _close(app: App, report: CycleReport, position: Position, reason: str) -> None:
+    closed = flatten(app, position, PositionState.CLOSED, reason)
+    report.closed.append(f"{position.id} {position.perp_symbol}: {reason}")
+    if not closed.state.is_final:
+        report.incomplete.append(position.id)
+    app.stop.check()
+
+
+def _open_best(
+    app: App, report: CycleReport, ranked: list[Ranked], found: dict[str, Signal]
+) -> None:
+    """The eligible pairs best first, while the risk rules allow; when there is no room, a
+    better pair may take the place of the held one expected to pay least (one a cycle)."""
+    markets = app.market.markets()
+    rotated = False
+    for candidate in ranked:
+        if not candidate.eligible:
+            continue
+        while True:
+            held = app.store.positions(HELD_STATES)
+            try:
+                plan = plan_open(
+                    app, candidate.row, markets, None, held, found.get(candidate.symbol)
+                )
+                break
+            except OpenRefused as exc:
+                out = None
+                if exc.is_room and not rotated:
+                    out = rotation_out(app, held, ranked, candidate)
+                if out is None:
+                    report.skipped.append(str(exc))
+                    if exc.is_global:
+                        return
+                    plan = None
+                    break
+                rotated = True
+                _close(app, report, out, f"rotated into {candidate.symbol}")
+                if not app.store.position(out.id).state.is_final:
+                    return  # the close is unfinished: its capital is not free yet
+        if plan is None:
+            continue
+        position = execute_open(app, plan)
+        report.opened.append(f"{position.id} {position.perp_symbol} {position.state.value}")
+        app.stop.check()
 
 
 def _finish(app: App, report: CycleReport, ratios: dict[int, Decimal], exit_code: ExitCode) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fra.app import App
 from fra.core.models import Snapshot
 from fra.core.positions import Position
-from fra.core.ranking import Ranked, rank
+from fra.core.ranking import Ranked, Signal, rank
 from fra.core.scan import snapshot_rows
 from fra.errors import BadInput
 
@@ -32,13 +32,19 @@ def delisted(app: App, position: Position) -> list[str]:
     return [s for s in (position.perp_symbol, position.spot_symbol) if s not in markets]
 
 
-def rank_snapshot(app: App, snapshot: Snapshot) -> list[Ranked]:
+def rank_snapshot(
+    app: App, snapshot: Snapshot, signals: dict[str, Signal] | None = None
+) -> list[Ranked]:
+    """The snapshot ranked on each pair's forecast (`signals`: computed when not given)."""
+    from fra.engine.signals import signals as read_signals
+
     held = app.store.held_symbols()
     return rank(
         snapshot.rows,
         app.settings.strategy.rank_params(),
         held,
         app.store.halt_reason() is not None,
+        signals if signals is not None else read_signals(app, snapshot.rows),
     )
 
 

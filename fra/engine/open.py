@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from fra.app import App
+from fra.core.forecast import MIN_PRINTS
 from fra.core.models import Market, MarketType, Side, SnapshotRow
 from fra.core.positions import HELD_STATES, Position, PositionState, delta_mismatch
-from fra.core.ranking import Ranked, Reason, evaluate, rank
+from fra.core.ranking import Ranked, Reason, Signal, evaluate, rank
 from fra.core.risk import (
     GLOBAL_RULES,
+    ROOM_RULES,
     Refusal,
     capital_needed,
     check_open,
@@ -21,6 +23,7 @@ from fra.core.scan import snapshot_rows
 from fra.core.sizing import HedgeSize, SizeError, floor_step, minimum_notional, size_hedge
 from fra.engine.close import flatten
 from fra.engine.orders import place, reload
+from fra.engine.signals import signals
 from fra.errors import BadInput, Refused
 
 log = logging.getLogger("fra.open")
@@ -48,6 +51,13 @@ class OpenRefused(Refused):
     @property
     def is_global(self) -> bool:
         return any(r.rule in GLOBAL_RULES for r in self.refusals)
+
+    @property
+    def is_room(self) -> bool:
+        """Refused for want of room (positions, capital): a rotation could make some."""
+        return any(r.rule in ROOM_RULES for r in self.refusals) or any(
+            r.rule == "below_minimum" for r in self.refusals
+        )
 
 
 def validate_symbol(markets: dict[str, Market], symbol: str) -> tuple[Market, Market]:
@@ -78,19 +88,30 @@ def plan_open(
     markets: dict[str, Market],
     size_usd: Decimal | None,
     held: list[Position],
+    signal: Signal | None = None,
 ) -> OpenPlan:
     """Every check an open must pass, without writing anything. Raises OpenRefused/BadInput."""
     perp, spot = validate_symbol(markets, row.perp_symbol)
     halt = app.store.halt_reason()
     held_symbols = {p.perp_symbol for p in held}
+    if signal is None:
+        signal = signals(app, [row]).get(row.perp_symbol)
     ranked = evaluate(
-        row, app.settings.strategy.rank_params(), row.perp_symbol in held_symbols, halt is not None
+        row,
+        app.settings.strategy.rank_params(),
+        row.perp_symbol in held_symbols,
+        halt is not None,
+        signal,
     )
     limits = app.settings.risk.limits()
     exposure = sum((p.notional for p in held), Decimal(0))
     free = app.executor.free_quote()
     per_unit = capital_needed(Decimal(1), limits.leverage, spot.taker_fee, perp.taker_fee)
-    notional = largest_notional(limits, exposure, free, per_unit) if size_usd is None else size_usd
+    # The capital the held positions took, at their entry: a hedged pair's price P&L nets out.
+    equity = free + exposure * per_unit
+    notional = (
+        largest_notional(limits, exposure, free, per_unit, equity) if size_usd is None else size_usd
+    )
     refusals = check_open(
         limits=limits,
         notional=notional,
@@ -100,6 +121,8 @@ def plan_open(
         needed=notional * per_unit,
         halt_reason=halt,
         already_held=row.perp_symbol in held_symbols,
+        equity=equity,
+        per_unit=per_unit,
     )
     for reason in ranked.reasons:
         if reason not in (Reason.HALTED, Reason.HELD):
@@ -138,7 +161,8 @@ def _strategy_detail(app: App, ranked: Ranked, reason: str) -> str:
     s = app.settings.strategy
     if reason == Reason.BELOW_MIN_RATE:
         return (
-            f"rate {ranked.rate_8h:.6f}/8h < {s.min_funding_rate} (FRA_STRATEGY__MIN_FUNDING_RATE)"
+            f"forecast {ranked.forecast:.6f}/8h < {s.min_funding_rate}"
+            " (FRA_STRATEGY__MIN_FUNDING_RATE)"
         )
     if reason == Reason.LOW_VOLUME:
         return (
@@ -147,8 +171,13 @@ def _strategy_detail(app: App, ranked: Ranked, reason: str) -> str:
         )
     if reason == Reason.UNPROFITABLE:
         return (
-            f"round-trip cost {ranked.cost:.4%} exceeds funding over"
+            f"round-trip cost {ranked.cost:.4%} exceeds the forecast funding over"
             f" {s.min_holding_periods} periods (FRA_STRATEGY__MIN_HOLDING_PERIODS)"
+        )
+    if reason == Reason.SHORT_HISTORY:
+        return (
+            f"fewer than {MIN_PRINTS} settled funding prints to forecast from (a new listing):"
+            " wait for more settlements"
         )
     if reason == Reason.NOT_LISTED:
         return "not in FRA_STRATEGY__SYMBOLS"
@@ -234,13 +263,17 @@ def open_position(app: App, symbol: str | None, size_usd: Decimal | None) -> Pos
         plan = plan_open(app, live_row(app, symbol), markets, size_usd, held)
         return execute_open(app, plan)
     rows = snapshot_rows(markets, app.market.funding_quotes(), app.market.tickers())
-    ranked = rank(rows, app.settings.strategy.rank_params(), {p.perp_symbol for p in held}, False)
+    found = signals(app, rows)
+    params = app.settings.strategy.rank_params()
+    ranked = rank(rows, params, {p.perp_symbol for p in held}, False, found)
     refusals: list[str] = []
     for candidate in ranked:
         if not candidate.eligible:
             continue
         try:
-            plan = plan_open(app, candidate.row, markets, size_usd, held)
+            plan = plan_open(
+                app, candidate.row, markets, size_usd, held, found.get(candidate.symbol)
+            )
         except OpenRefused as exc:
             refusals.append(str(exc))
             if exc.is_global:

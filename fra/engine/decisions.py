@@ -1,0 +1,54 @@
+"""Which held positions the strategy closes, and which one it gives up for a better pair: the
+core's rules (`exit_reason`, `rotation`) applied to the account's positions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fra.app import App
+from fra.core.positions import Position, PositionState
+from fra.core.ranking import Ranked, Signal, exit_reason, rank, rotation
+from fra.core.scan import snapshot_rows
+from fra.engine.signals import signals as read_signals
+
+
+def exits(
+    app: App, positions: Iterable[Position], ranked: Iterable[Ranked], signals: dict[str, Signal]
+) -> list[tuple[Position, str]]:
+    """The positions to close now, each with the rule's reason."""
+    by_symbol = {r.symbol: r for r in ranked}
+    params = app.settings.strategy.rank_params()
+    now = app.now_ms()
+    out = []
+    for p in positions:
+        reason = exit_reason(by_symbol.get(p.perp_symbol), signals.get(p.perp_symbol), params, now)
+        if reason is not None:
+            out.append((p, reason))
+    return out
+
+
+def rotation_out(
+    app: App, positions: Iterable[Position], ranked: Iterable[Ranked], candidate: Ranked
+) -> Position | None:
+    """The open position worth giving up for `candidate`, if any (see core.ranking.rotation)."""
+    open_ = {p.perp_symbol: p for p in positions if p.state is PositionState.OPEN}
+    held = [r for r in ranked if r.symbol in open_]
+    out = rotation(held, candidate, app.settings.strategy.rank_params())
+    return open_[out.symbol] if out is not None else None
+
+
+def unprofitable_positions(app: App) -> list[tuple[Position, str]]:
+    """`fra close --unprofitable`: the open positions the exit rule would close now, on fresh
+    market data."""
+    m = app.market
+    rows = snapshot_rows(m.markets(), m.funding_quotes(), m.tickers())
+    found = read_signals(app, rows)
+    held = app.store.positions([PositionState.OPEN])
+    ranked = rank(
+        rows,
+        app.settings.strategy.rank_params(),
+        {p.perp_symbol for p in held},
+        False,
+        found,
+    )
+    return exits(app, held, ranked, found)
