@@ -1,11 +1,15 @@
 """Compare the simulated market with real Binance history, side by side.
 
-    python bench/sim_calibration.py [--seed 7] [--years 3]
+    python bench/sim_calibration.py [--seed 7] [--years 3] [--funding-noise 0]
 
 Real: the `pietroc21` Binance USDⓈ-M rows of shared/data (15 perps, 2020 → 2026-02). Sim: every
 perpetual of SimulatedMarket over the last `--years` of that span, through the public API only
 (funding_history gives the settled rates and the mark prices at settlement). The real half is
 skipped when the shared data is absent (FRA_SHARED_DATA overrides its location).
+
+The last table sweeps the simulated market's funding noise (FRA_SIM__FUNDING_NOISE) and shows
+how noisy consecutive prints are (their lag-1 autocorrelation) against the real venues in
+shared/data: Binance 2020-26 (smooth) and Binance and Bybit 2025-26 (noisier).
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ REAL_BASES = [
 ]
 # fmt: on
 BASE_RATE = 0.0001  # Binance's default interest component per 8h
+NOISE_LEVELS = (0.0, 0.5, 1.0)  # FRA_SIM__FUNDING_NOISE: smooth, the middle, the noisiest
+# A shorter series (zushen168's tokenised stocks, listed in 2026) says little about its
+# autocorrelation: the real venues' figures use series of a year or more.
+MIN_PRINTS = 1000
 
 
 def shared_data() -> Path:
@@ -168,6 +176,55 @@ def real_stats(root: Path) -> tuple[Funding, Returns] | None:
             if t1 - t0 == 8 * HOUR_MS:
                 returns.series[symbol].append(math.log(c1 / c0))
     return funding, returns
+
+
+def real_noise(root: Path) -> dict[str, list[list[float]]] | None:
+    """The USDT perps' 8h-normalised prints (oldest first) per real venue and span."""
+    path = root / "funding.csv.gz"
+    if not path.exists():
+        return None
+    spans = {"pietroc21": "2020-26", "zushen168": "2025-26"}
+    series: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
+    with gzip.open(path, "rt", newline="") as f:
+        for r in csv.DictReader(f):
+            if r["symbol"].endswith("USDT") and r["source"] in spans:
+                venue = f"real {r['exchange'].title()} {spans[r['source']]} ({r['source']})"
+                rate = float(r["funding_rate"]) * 8 / int(r["interval_hours"] or 8)
+                series[venue, r["symbol"]].append((int(r["funding_time_ms"]), rate))
+    out: dict[str, list[list[float]]] = defaultdict(list)
+    for (venue, _symbol), rows in sorted(series.items()):
+        if len(rows) >= MIN_PRINTS:
+            out[venue].append([rate for _t, rate in sorted(rows)])
+    return out
+
+
+def noise_row(label: str, series: Sequence[Sequence[float]]) -> str:
+    acs = sorted(a for a in map(lag1, series) if not math.isnan(a))
+    spread = f"{acs[0]:.2f} .. {acs[-1]:.2f}" if len(series) > 1 else ""
+    mean = statistics.fmean(statistics.fmean(s) for s in series) * 1e4
+    return (
+        f"  {label:34} {statistics.median(acs):6.2f}  {spread:>12}  {len(series):7}  {mean:+12.3f}"
+    )
+
+
+def noise_table(
+    real: dict[str, list[list[float]]] | None, sims: dict[float, History], bases: Iterable[str]
+) -> None:
+    """Median lag-1 autocorrelation of consecutive prints per symbol, and the mean print (the
+    mean of the symbols' means), real venues against the sim at each funding-noise level."""
+    wanted = set(bases)
+    print("\nFunding noise: lag-1 autocorrelation of consecutive 8h-normalised prints, per symbol")
+    print(f"  {'':34} {'median':>6}  {'min .. max':>12}  {'symbols':>7}  {'mean bp/8h':>12}")
+    if real is None:
+        print("  (real data absent)")
+    for venue, series in (real or {}).items():
+        print(noise_row(venue, series))
+    for noise, histories in sims.items():
+        for name, only in (("same 15 bases", wanted), ("all perps", None)):
+            funding, _ = sim_stats(histories, only)
+            print(noise_row(f"sim noise {noise:g}, {name}", list(funding.series.values())))
+        btc, _ = sim_stats({s: h for s, h in histories.items() if s == "BTC/USDT:USDT"}, None)
+        print(noise_row(f"sim noise {noise:g}, BTC/USDT:USDT", list(btc.series.values())))
 
 
 # -- simulated data ----------------------------------------------------------------------------
@@ -300,6 +357,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--years", type=float, default=3.0)
+    parser.add_argument(
+        "--funding-noise", type=float, default=0.0, help="of the main tables (0..1)"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
 
@@ -309,12 +369,14 @@ def main() -> None:
         print(f"(real data not found at {root}: showing the simulation only)")
 
     start_ms = END_MS - int(args.years * 365 * DAY_MS)
-    market = SimulatedMarket(seed=args.seed, clock=lambda: END_MS)
+    market = SimulatedMarket(seed=args.seed, clock=lambda: END_MS, funding_noise=args.funding_noise)
     histories = sim_histories(market, start_ms, END_MS)
     same_f, same_r = sim_stats(histories, REAL_BASES)
     all_f, all_r = sim_stats(histories, None)
 
     span = f"{iso(start_ms)[:10]} .. {iso(END_MS)[:10]}, seed {args.seed}"
+    if args.funding_noise:
+        span += f", funding noise {args.funding_noise:g}"
     print(f"Simulated span: {span}")
     columns = ["real (pietroc21)", "sim, same 15 bases", "sim, all perps"]
     print_table(
@@ -340,6 +402,15 @@ def main() -> None:
         intervals[q.interval_hours].append(short(symbol))
     for hours in sorted(intervals):
         print(f"  interval {hours}h at {iso(END_MS)}: {' '.join(intervals[hours])}")
+
+    sims = {}
+    for noise in NOISE_LEVELS:
+        if noise == args.funding_noise:
+            sims[noise] = histories
+        else:
+            noisy = SimulatedMarket(seed=args.seed, clock=lambda: END_MS, funding_noise=noise)
+            sims[noise] = sim_histories(noisy, start_ms, END_MS)
+    noise_table(real_noise(root), sims, REAL_BASES)
     print(f"\n({time.perf_counter() - started:.1f} s)")
 
 

@@ -73,7 +73,12 @@ class App:
             from fra.venues.simulated import SimulatedMarket, parse_shock
 
             shocks = [parse_shock(text) for text in s.sim.shocks]
-            return SimulatedMarket(seed=s.sim.seed, clock=self.clock, shocks=shocks)
+            return SimulatedMarket(
+                seed=s.sim.seed,
+                clock=self.clock,
+                shocks=shocks,
+                funding_noise=s.sim.funding_noise,
+            )
 
         from fra.venues.ccxt_market import CcxtMarket
 

@@ -520,3 +520,177 @@ def test_single_quote_is_the_bulk_quote() -> None:
         assert market.funding_quote(symbol) == bulk[symbol]
     with pytest.raises(KeyError):
         market.funding_quote("BTC/USDT")  # a spot market has no funding
+
+
+# -- funding noise (FRA_SIM__FUNDING_NOISE) ----------------------------------------------------
+
+BTC_PERP = "BTC/USDT:USDT"
+
+
+def noisy(noise: float, t: int = T0) -> SimulatedMarket:
+    return SimulatedMarket(seed=7, clock=lambda: t, funding_noise=noise)
+
+
+def lag1(xs: list[float]) -> float:
+    return statistics.correlation(xs[:-1], xs[1:])
+
+
+def year_of_btc_prints(noise: float) -> list[float]:
+    return [float(s.rate) for s in noisy(noise).funding_history(BTC_PERP, T0 - 365 * DAY_MS, T0)]
+
+
+def test_default_funding_noise_leaves_the_prints_as_they_were() -> None:
+    # Computed before the setting existed: the default must reproduce them to the last digit.
+    expected = {
+        BTC_PERP: (90, Decimal("0.01015153"), Decimal("0.00085270")),
+        "INJ/USDT:USDT": (720, Decimal("0.00212882"), Decimal("0.00001250")),
+        "WIF/USDT:USDT": (180, Decimal("0.00344616"), Decimal("0.00005000")),
+    }
+    for m in (market(), noisy(0.0)):
+        assert m.funding_noise == 0.0
+        quotes = m.funding_quotes()
+        for symbol, (count, total, quote) in expected.items():
+            history = m.funding_history(symbol, T0 - 30 * DAY_MS, T0)
+            assert (len(history), sum(s.rate for s in history)) == (count, total)
+            assert quotes[symbol].rate == quote
+    assert [str(s.rate) for s in market().funding_history(BTC_PERP, T0 - DAY_MS, T0)][-2:] == [
+        "0.00037783",
+        "0.00010000",
+    ]
+
+
+def test_funding_noise_makes_consecutive_prints_less_alike_keeping_their_mean() -> None:
+    prints = {noise: year_of_btc_prints(noise) for noise in (0.0, 0.5, 1.0)}
+    ac = {noise: lag1(xs) for noise, xs in prints.items()}
+    # Binance's BTCUSDT sits near 0.8; the noisiest real venues' prints near 0.3 or below.
+    assert ac[0.0] > ac[0.5] > ac[1.0]
+    assert ac[0.0] > 0.55 and ac[1.0] <= 0.4
+    # Mean-zero noise: the carry trade earns what it did, within the noise's standard error.
+    clean = statistics.fmean(prints[0.0])
+    diffs = [a - b for a, b in zip(prints[1.0], prints[0.0], strict=True)]
+    standard_error = statistics.pstdev(diffs) / math.sqrt(len(diffs))
+    assert abs(statistics.fmean(diffs)) < 3 * standard_error
+    assert statistics.fmean(prints[1.0]) == pytest.approx(clean, rel=0.2)
+    assert statistics.fmean(prints[0.5]) == pytest.approx(clean, rel=0.2)
+    # The setting moves the prints, not their timing.
+    assert prints[0.0] != prints[1.0] and len(prints[0.0]) == len(prints[1.0])
+
+
+@pytest.mark.parametrize("symbol", [BTC_PERP, "INJ/USDT:USDT", "WIF/USDT:USDT"])
+def test_noisy_quotes_converge_to_the_noisy_print(symbol: str) -> None:
+    m = noisy(1.0)
+    history = m.funding_history(symbol, T0 - 10 * DAY_MS, T0)
+    assert history
+    for s in history[:: max(1, len(history) // 12)]:
+        assert noisy(1.0, s.time_ms - 1).funding_quote(symbol).rate == s.rate
+        assert noisy(1.0, s.time_ms - 30_000).funding_quotes()[symbol].rate == s.rate
+        # The print's own noise builds up over the interval: none of it at the start.
+        start = s.time_ms - s.interval_hours * HOUR_MS + 1
+        assert noisy(1.0, start).funding_quote(symbol) == noisy(0.0, start).funding_quote(symbol)
+
+
+def test_noisy_prints_do_not_depend_on_how_they_are_asked_for() -> None:
+    from fra.engine.fetch import SimSource
+
+    m = noisy(0.7)
+    whole = m.funding_history("SOL/USDT:USDT", T0 - 90 * DAY_MS, T0)
+    paged = [
+        (r.time_ms, r.rate, r.interval_hours, r.mark_price)
+        for page in SimSource(m).funding_pages("SOL/USDT:USDT", T0 - 90 * DAY_MS + 1, T0 + 1)
+        for r in page
+    ]
+    assert paged == [(s.time_ms, s.rate, s.interval_hours, s.mark_price) for s in whole]
+    monthly = [
+        s
+        for since in range(T0 - 90 * DAY_MS, T0, 30 * DAY_MS)
+        for s in noisy(0.7, T0 + DAY_MS).funding_history(
+            "SOL/USDT:USDT", since, since + 30 * DAY_MS
+        )
+    ]
+    assert monthly == whole
+
+
+def test_funding_noise_leaves_prices_alone_and_respects_the_cap() -> None:
+    clean, loud = noisy(0.0), noisy(1.0)
+    assert clean.tickers() == loud.tickers()
+    since = T0 - 20 * DAY_MS
+    assert clean.bars_of([BTC_PERP, "BTC/USDT"], since, T0) == loud.bars_of(
+        [BTC_PERP, "BTC/USDT"], since, T0
+    )
+    for symbol in ("BTC/USDT:USDT", "SOL/USDT:USDT", "WIF/USDT:USDT", "1000BONK/USDT:USDT"):
+        cap = loud.funding_cap(symbol)
+        history = loud.funding_history(symbol, T0 - 365 * DAY_MS, T0)
+        assert all(abs(s.rate) <= cap for s in history)
+
+
+def test_funding_noise_outside_zero_to_one_is_refused_by_the_market() -> None:
+    for bad in (-0.1, 1.01, math.nan):
+        with pytest.raises(ValueError, match="funding noise"):
+            SimulatedMarket(seed=7, funding_noise=bad)
+
+
+# -- the setting -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No FRA_* variable or .env file of the developer's leaks into the settings."""
+    for name in list(os.environ):
+        if name.startswith("FRA_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1.5", "lots", "nan", "inf"])
+def test_bad_funding_noise_setting_is_one_line_naming_it(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from fra.errors import BadInput, ExitCode
+    from fra.settings import load_settings
+
+    monkeypatch.setenv("FRA_SIM__FUNDING_NOISE", value)
+    with pytest.raises(BadInput) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"invalid setting FRA_SIM__FUNDING_NOISE='{value}'"), message
+    assert caught.value.exit_code == ExitCode.BAD_INPUT
+
+
+def test_funding_noise_setting_reaches_every_simulated_market(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fra.app import App
+    from fra.commands.history import _source
+    from fra.emulator.past_market import PastMarket
+    from fra.emulator.server import BinanceEmulator
+    from fra.engine.backtest import simulated
+    from fra.settings import load_settings
+    from fra.store.db import Store
+
+    assert load_settings().sim.funding_noise == 0.0
+    monkeypatch.setenv("FRA_SIM__FUNDING_NOISE", "0.6")
+    monkeypatch.setenv("FRA_SIM__NOW", "2026-03-01T12:00:00Z")
+    settings = load_settings(venue="simulated")
+    assert settings.sim.funding_noise == 0.6
+    # fra run-cycle --venue simulated
+    store = Store.open(clean_env / "state.db")
+    try:
+        assert App(settings, store).market.funding_noise == 0.6
+    finally:
+        store.close()
+    # fra history fetch --exchange sim
+    assert _source(settings, "sim").market.funding_noise == 0.6
+    # python -m fra.emulator --funding-noise 0.6: its live and past markets agree
+    assert BinanceEmulator(funding_noise=0.6).market.funding_noise == 0.6
+    past = PastMarket(7, (), funding_noise=0.6)
+    assert past.funding_quote(BTC_PERP, T0) == noisy(0.6).funding_quote(BTC_PERP)
+    # fra backtest --exchange sim: the very prints of the noisy market
+    until = T0 - T0 % (8 * HOUR_MS)
+    since = until - 10 * DAY_MS
+    series, _notes = simulated(settings, [BTC_PERP], since, until)
+    got = [(s.time_ms, s.rate) for s in series[0].settlements]
+    for noise, same in ((0.6, True), (0.0, False)):
+        history = noisy(noise).funding_history(BTC_PERP, since - 1, until)
+        assert (got == [(s.time_ms, s.rate) for s in history]) is same

@@ -159,7 +159,12 @@ def _source(s: Settings, exchange: str) -> HistorySource:
         from fra.venues.simulated import SimulatedMarket, parse_shock
 
         shocks = [parse_shock(text) for text in s.sim.shocks]
-        market = SimulatedMarket(seed=s.sim.seed, clock=sim_clock(s, wall_ms()), shocks=shocks)
+        market = SimulatedMarket(
+            seed=s.sim.seed,
+            clock=sim_clock(s, wall_ms()),
+            shocks=shocks,
+            funding_noise=s.sim.funding_noise,
+        )
         return SimSource(market)
     public = s.model_copy(update={"venue": exchange, "api_key": None, "api_secret": None})
     return CcxtSource(exchange_caller(public, s.venue_retries))

@@ -16,10 +16,12 @@ from fra.venues.simulated import Shock, SimulatedMarket
 
 
 class PastMarket:
-    def __init__(self, seed: int, shocks: Sequence[Shock] = ()) -> None:
+    def __init__(self, seed: int, shocks: Sequence[Shock] = (), funding_noise: float = 0.0) -> None:
         self._lock = threading.Lock()
         self._t = 0
-        self._market = SimulatedMarket(seed=seed, clock=lambda: self._t, shocks=shocks)
+        self._market = SimulatedMarket(
+            seed=seed, clock=lambda: self._t, shocks=shocks, funding_noise=funding_noise
+        )
 
     def funding_quote(self, symbol: str, at_ms: int) -> FundingQuote:
         with self._lock:

@@ -70,13 +70,19 @@ class BinanceEmulator:
         spot_balances: dict[str, Decimal] | None = None,
         futures_usdt: Decimal = DEFAULT_BALANCE,
         shocks: Sequence[Shock] = (),
+        funding_noise: float = 0.0,
     ) -> None:
         self.clock = clock or EmulatorClock()
-        self.market = SimulatedMarket(seed=market_seed, clock=self.clock.now_ms, shocks=shocks)
+        self.market = SimulatedMarket(
+            seed=market_seed,
+            clock=self.clock.now_ms,
+            shocks=shocks,
+            funding_noise=funding_noise,
+        )
         self.keys = (
             dict(keys) if keys is not None else {DEFAULT_API_KEY: EmulatedKey(DEFAULT_SECRET)}
         )
-        past = PastMarket(market_seed, shocks)
+        past = PastMarket(market_seed, shocks, funding_noise)
         self.catalog = Catalog(self.market)
         self.account = Account(
             self.market,

@@ -20,6 +20,10 @@ How it is built, and why:
   many real prints exactly 0.0001 per 8h. The predicted rate averages the premium samples taken
   so far in the interval, so it converges to the settled rate. The perp trades at the index
   times (1 + the current 8h-equivalent funding), so basis and funding agree in sign.
+* `funding_noise` (0..1) adds to each settled print a mean-zero part of its own, hashed from
+  (seed, asset, settlement time): 0 leaves the prints as smooth as Binance's (lag-1
+  autocorrelation ~0.75), 1 makes them as jumpy as the noisiest real venues' (~0.3). Prices
+  and the basis do not see it.
 * The constants were fitted to Binance's 2020-2026 history: bench/sim_calibration.py prints
   the comparison.
 """
@@ -231,6 +235,11 @@ _PREMIUM_FAST = ((2 * HOUR_MS, 1.0), (8 * HOUR_MS, 0.5))
 _FAST_BASE = 0.00006  # x amp
 _FAST_REL = 0.34  # x |excursion|
 _BASIS_CAP = 0.03
+# The print noise at funding_noise = 1 (8h-equivalent std: base x amp + rel x |excursion|),
+# fitted so the median lag-1 autocorrelation of consecutive prints falls from ~0.75 (Binance)
+# to ~0.3, the noisy end of real venues (bench/sim_calibration.py).
+_NOISE_BASE = 0.00012
+_NOISE_REL = 0.6
 _RATE_LOCK_MS = MINUTE_MS  # the predicted rate is final this long before settlement
 
 _EVENT_BUCKET = DAY_MS
@@ -358,6 +367,7 @@ class _Und(NamedTuple):
     episode_key: int
     cap: float
     interval_ms: int
+    noise_key: int
 
 
 class _Mkt(NamedTuple):
@@ -467,6 +477,7 @@ class _Eval:
         "episodes",
         "fast",
         "fine",
+        "noise",
         "prem",
         "sent",
         "shocks",
@@ -484,6 +495,7 @@ class _Eval:
         self.fast = _Octaves(u.fast)
         self.sent = _Octaves(sim._sentiment)
         self.shocks = sim._shocks.get(u.asset.base, ())
+        self.noise = sim.funding_noise
         self._events: dict[int, tuple[float, float, float, float, float] | None] = {}
         self._regimes: dict[int, tuple[float, float, float] | None] = {}
         self.episodes: dict[int, _Episode | None] = {}
@@ -660,13 +672,18 @@ class _Eval:
         self._prem_t, self._prem_v = t, p
         return p
 
-    def rate_of(self, premium: float, hours: int) -> float:
-        """Binance: F = P + clamp(I - P, +-0.05 %), scaled to the interval, capped."""
+    def rate_of(self, premium: float, hours: int, noise8: float = 0.0) -> float:
+        """Binance: F = P + clamp(I - P, +-0.05 %), scaled to the interval, capped.
+
+        `noise8` (8h-equivalent) goes in before the cap: a noisy venue's prints obey it too.
+        """
         interest = self.u.asset.interest8
         diff = interest - premium
         # Exactly I inside the clamp (not P + (I - P) in floats): real prints are exactly 0.0001.
         clamped = -0.0005 <= diff <= 0.0005
         f8 = interest if clamped else premium + (0.0005 if diff > 0 else -0.0005)
+        if noise8:
+            f8 += noise8
         cap = self.u.cap
         return max(-cap, min(cap, f8 * hours / 8))
 
@@ -700,7 +717,26 @@ class _Eval:
         if not locked:
             total += self.premium(t)
             count += 1
-        return self.rate_of(total / count, hours)
+        premium = total / count
+        if not self.noise:
+            return self.rate_of(premium, hours)
+        # The print's own noise builds up over the interval, as the premium average does, so
+        # the prediction converges to the settled print and is exactly it once locked.
+        elapsed = 1.0 if locked else min(1.0, (t - begin) / (span - _RATE_LOCK_MS))
+        return self.rate_of(premium, hours, elapsed * self.print_noise(premium, next_ms))
+
+    def print_noise(self, premium: float, settle_ms: int) -> float:
+        """The idiosyncratic part (8h-equivalent) of the print settling at settle_ms.
+
+        Mean zero, so the long-run mean of the prints stays put, and fresh for every settlement,
+        so it lowers the lag-1 autocorrelation of consecutive prints. Its scale follows the
+        asset's premium amplitude and grows with the premium's excursion from idle (real noisy
+        venues' prints are jumpiest when funding is far from idle), so the same setting gives
+        a similar autocorrelation on calm and wild symbols.
+        """
+        excursion = abs(premium - _PREMIUM_FLOOR)
+        sigma = self.noise * (_NOISE_BASE * self.u.asset.amp + _NOISE_REL * excursion)
+        return sigma * _gauss(_mix(self.u.noise_key + settle_ms))
 
     def basis(self, t: int) -> float:
         """Perp mid over index: the current funding pressure (8h-eq), so the signs agree."""
@@ -731,8 +767,13 @@ class SimulatedMarket:
         seed: int = 7,
         clock: Callable[[], int] = _system_ms,
         shocks: Sequence[Shock] = (),
+        funding_noise: float = 0.0,
     ) -> None:
+        if not 0.0 <= funding_noise <= 1.0:
+            raise ValueError(f"funding noise must be between 0 and 1, got {funding_noise}")
         self.seed = seed
+        # 0: prints as smooth as Binance's; 1: as noisy as the noisiest real venues'.
+        self.funding_noise = float(funding_noise)
         self._clock = clock
         self._unds: dict[str, _Und] = {}
         self._mkts: dict[str, _Mkt] = {}
@@ -803,6 +844,7 @@ class SimulatedMarket:
             episode_key=_key(seed, a.base, "episode"),
             cap=float(cap),
             interval_ms=a.interval_h * HOUR_MS,
+            noise_key=_key(seed, a.base, "print-noise"),
         )
         self._unds[a.base] = und
         perp_symbol = f"{a.base}/USDT:USDT"
