@@ -31,11 +31,13 @@ from fra.emulator.records import (
     ZERO,
     Fill,
     Income,
+    MarginChange,
     Order,
     OrderParams,
     Position,
     PositionView,
     SymbolSettings,
+    Transfer,
     WalletView,
 )
 from fra.venues.simulated import SimulatedMarket
@@ -102,6 +104,8 @@ class Account:
         self._positions: dict[str, Position] = {}
         self._orders: dict[Venue, dict[int, Order]] = {"spot": {}, "futures": {}}
         self._incomes: list[Income] = []
+        self._transfers: list[Transfer] = []
+        self._margin_changes: list[MarginChange] = []
         self._order_ids = itertools.count(1_000_001)
         self._trade_ids = itertools.count(500_001)
         self._tran_ids = itertools.count(9_000_000_001)
@@ -549,6 +553,70 @@ class Account:
                     -4067, "Position side cannot be changed if there exists open orders."
                 )
             self.dual_side = dual
+
+    # -- moving money: between the wallets, into and out of an isolated position ----------------
+
+    def transfer(self, kind: str, asset: str, amount: Decimal) -> Transfer:
+        """A universal transfer between the spot wallet and the USDⓈ-M futures wallet."""
+        with self.lock:
+            if amount <= 0:
+                raise illegal("amount", "greater than 0")
+            now = self._clock()
+            if kind == "MAIN_UMFUTURE":
+                if amount > self._spot_free[asset]:
+                    raise BinanceError(-5013, "Asset transfer failed: insufficient balance")
+                self._spot_free[asset] -= amount
+                self.spot_update_ms = now
+                self._credit(asset, amount, now)
+            elif kind == "UMFUTURE_MAIN":
+                if amount > self._available(asset):
+                    raise BinanceError(-5013, "Asset transfer failed: insufficient balance")
+                self._credit(asset, -amount, now)
+                self._spot_free[asset] += amount
+                self.spot_update_ms = now
+            else:
+                raise BinanceError(-1, f"emulator: transfer type {kind} is not supported")
+            done = Transfer(next(self._tran_ids), kind, asset, amount, now)
+            self._transfers.append(done)
+            # Binance lists a transfer in or out of the futures wallet as income too.
+            signed = amount if kind == "MAIN_UMFUTURE" else -amount
+            self._incomes.append(Income("", "TRANSFER", signed, asset, now, done.tran_id, "", ""))
+            return done
+
+    def transfers(self, kind: str) -> list[Transfer]:
+        with self.lock:
+            return [t for t in self._transfers if t.type == kind]
+
+    def modify_isolated_margin(self, listing: Listing, amount: Decimal, add: bool) -> None:
+        """Move margin into (add) or out of an isolated position, as POST positionMargin."""
+        with self.lock:
+            if amount <= 0:
+                raise illegal("amount", "greater than 0")
+            position = self._position(listing)
+            if not self.settings(listing).isolated:
+                raise BinanceError(-4049, "Add margin only support for isolated position.")
+            if not position.amount:
+                raise BinanceError(-4054, "Cannot add position margin: position is 0.")
+            asset = listing.margin_asset
+            if add:
+                if amount > self._available(asset):
+                    raise BinanceError(-4050, "Cross balance insufficient.")
+                position.isolated_wallet += amount
+            else:
+                view = self.position_view(position)
+                spare = view.isolated_margin - view.initial_margin
+                if amount > spare:
+                    raise BinanceError(-4051, "Isolated balance insufficient.")
+                position.isolated_wallet -= amount
+            now = self._clock()
+            position.update_ms = now
+            self._margin_changes.append(
+                MarginChange(listing.id, 1 if add else 2, amount, asset, now)
+            )
+
+    def margin_changes(self, listing: Listing) -> list[MarginChange]:
+        with self.lock:
+            return [c for c in self._margin_changes if c.symbol == listing.id]
 
     # -- valuations --------------------------------------------------------------------------
 

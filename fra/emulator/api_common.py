@@ -112,7 +112,7 @@ class ApiRequest:
 class Route(NamedTuple):
     handler: Callable[[ApiRequest], Json]
     signed: bool = False
-    permission: Literal["", "spot", "futures"] = ""  # the key must have this trading right
+    permission: Literal["", "spot", "futures", "transfer"] = ""  # the key must have this right
 
 
 def selected(ex: Exchange, venue: Venue, req: ApiRequest) -> list[Listing] | Listing:

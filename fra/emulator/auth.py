@@ -26,6 +26,8 @@ class EmulatedKey:
     enable_futures: bool = True
     enable_spot: bool = True  # Binance's enableSpotAndMarginTrading
     enable_reading: bool = True
+    # Binance's "Permits Universal Transfer": moving funds between the spot and futures wallets.
+    permits_universal_transfer: bool = True
     ip_restrict: bool = False
     create_time_ms: int = 1_735_689_600_000  # 2025-01-01
 

@@ -38,3 +38,9 @@ def unknown_order() -> BinanceError:
 
 def bad_api_key() -> BinanceError:
     return BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", status=401)
+
+
+def not_authorized() -> BinanceError:
+    """A signed request the key has no permission for (e.g. transfers without "Permits
+    Universal Transfer")."""
+    return BinanceError(-1002, "You are not authorized to execute this request.", status=401)

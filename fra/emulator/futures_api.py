@@ -82,6 +82,8 @@ class FuturesApi:
             ("GET", "/fapi/v1/leverageBracket"): signed(self.leverage_bracket),
             ("GET", "/fapi/v1/commissionRate"): signed(self.commission_rate),
             ("GET", "/fapi/v1/accountConfig"): signed(self.account_config),
+            ("POST", "/fapi/v1/positionMargin"): signed(self.position_margin),
+            ("GET", "/fapi/v1/positionMargin/history"): signed(self.position_margin_history),
         }
 
     def _listing(self, req: ApiRequest) -> Listing:
@@ -562,6 +564,54 @@ class FuturesApi:
             raise mandatory("leverage")
         cap = self.ex.account.set_leverage(listing, leverage)
         return {"leverage": leverage, "maxNotionalValue": plain(cap), "symbol": listing.id}
+
+    # -- isolated margin -------------------------------------------------------------------------
+
+    def position_margin(self, req: ApiRequest) -> Json:
+        listing = self._listing(req)
+        amount = req.decimal("amount")
+        if amount is None:
+            raise mandatory("amount")
+        kind = req.integer("type")
+        if kind not in (1, 2):
+            raise illegal("type", "1, 2")
+        side = (req.text("positionSide") or "BOTH").upper()
+        if side != "BOTH" and not self.ex.account.dual_side:
+            raise BinanceError(-4061, "Order's position side does not match user's setting.")
+        self.ex.account.modify_isolated_margin(listing, amount, add=kind == 1)
+        return {
+            "amount": float(amount),
+            "code": 200,
+            "msg": "Successfully modify position margin.",
+            "type": kind,
+        }
+
+    def position_margin_history(self, req: ApiRequest) -> Json:
+        """Ascending, at most 30 days, as Binance keeps them."""
+        listing = self._listing(req)
+        kind = req.integer("type")
+        now = self.ex.clock.now_ms()
+        end = req.integer("endTime") or now
+        start = req.integer("startTime") or end - 30 * DAY_MS
+        if end - start > 30 * DAY_MS:
+            raise BinanceError(-1127, "More than 30 days between startTime and endTime.")
+        rows = [
+            c
+            for c in self.ex.account.margin_changes(listing)
+            if (kind is None or c.type == kind) and start <= c.time_ms <= end
+        ]
+        return [
+            {
+                "symbol": c.symbol,
+                "type": c.type,
+                "deltaType": "USER_ADJUST",
+                "amount": s8(c.amount),
+                "asset": c.asset,
+                "time": c.time_ms,
+                "positionSide": "BOTH",
+            }
+            for c in rows[: req.limit(500, 500)]
+        ]
 
     # -- orders ----------------------------------------------------------------------------------
 

@@ -101,6 +101,26 @@ class Income(NamedTuple):
     info: str
 
 
+class Transfer(NamedTuple):
+    """One universal transfer between the account's wallets (GET /sapi/v1/asset/transfer)."""
+
+    tran_id: int
+    type: str  # MAIN_UMFUTURE, UMFUTURE_MAIN
+    asset: str
+    amount: Decimal
+    time_ms: int
+
+
+class MarginChange(NamedTuple):
+    """Isolated margin moved by hand (GET /fapi/v1/positionMargin/history)."""
+
+    symbol: str
+    type: int  # 1 added, 2 taken out
+    amount: Decimal
+    asset: str
+    time_ms: int
+
+
 class PositionView(NamedTuple):
     """A position valued at the current mark price, as positionRisk reports it."""
 

@@ -25,7 +25,7 @@ from fra.emulator.api_common import ApiRequest, Exchange, Json, Route
 from fra.emulator.auth import EmulatedKey, authenticate
 from fra.emulator.catalog import Catalog
 from fra.emulator.clock import EmulatorClock
-from fra.emulator.errors import BinanceError, bad_api_key
+from fra.emulator.errors import BinanceError, bad_api_key, not_authorized
 from fra.emulator.faults import Fault, FaultQueue
 from fra.emulator.futures_api import FuturesApi
 from fra.emulator.past_market import PastMarket
@@ -221,6 +221,8 @@ class BinanceEmulator:
                         route.permission == "futures" and not key.enable_futures
                     ):
                         raise bad_api_key()
+                    if route.permission == "transfer" and not key.permits_universal_transfer:
+                        raise not_authorized()
                 self.account.catch_up(self.clock.now_ms())
                 return 200, route.handler(ApiRequest(params, key, fault))
         except BinanceError as error:

@@ -15,6 +15,7 @@ from fra.emulator.api_common import (
     selected,
 )
 from fra.emulator.catalog import Listing
+from fra.emulator.errors import mandatory
 from fra.emulator.formats import s8
 from fra.emulator.records import BUY, ZERO, Order
 
@@ -51,6 +52,10 @@ class SpotApi:
             ("GET", "/api/v3/myTrades"): Route(self.my_trades, signed=True),
             ("GET", "/sapi/v1/asset/tradeFee"): Route(self.trade_fee, signed=True),
             ("GET", "/sapi/v1/account/apiRestrictions"): Route(self.api_restrictions, signed=True),
+            ("POST", "/sapi/v1/asset/transfer"): Route(
+                self.transfer, signed=True, permission="transfer"
+            ),
+            ("GET", "/sapi/v1/asset/transfer"): Route(self.transfer_history, signed=True),
             # ccxt's load_markets asks for these when it has keys; no pair is marginable here.
             ("GET", "/sapi/v1/margin/allPairs"): Route(lambda req: [], signed=True),
             ("GET", "/sapi/v1/margin/isolated/allPairs"): Route(lambda req: [], signed=True),
@@ -317,12 +322,53 @@ class SpotApi:
             "enableInternalTransfer": False,
             "enableMargin": False,
             "enableFutures": key.enable_futures,
-            "permitsUniversalTransfer": False,
+            "permitsUniversalTransfer": key.permits_universal_transfer,
             "enableVanillaOptions": False,
             "enableFixApiTrade": False,
             "enableFixReadOnly": False,
             "enableSpotAndMarginTrading": key.enable_spot,
             "enablePortfolioMarginTrading": False,
+        }
+
+    def transfer(self, req: ApiRequest) -> Json:
+        """User universal transfer; the emulator keeps two wallets: spot and USDⓈ-M futures."""
+        kind = req.required("type").upper()
+        asset = req.required("asset").upper()
+        amount = req.decimal("amount")
+        if amount is None:
+            raise mandatory("amount")
+        done = self.ex.account.transfer(kind, asset, amount)
+        return {"tranId": done.tran_id}
+
+    def transfer_history(self, req: ApiRequest) -> Json:
+        """Newest first, paged by `current` and `size`; the last 7 days without a time range."""
+        kind = req.required("type").upper()
+        start, end = req.integer("startTime"), req.integer("endTime")
+        if start is None and end is None:
+            start = self.ex.clock.now_ms() - 7 * DAY_MS
+        size = min(max(req.integer("size") or 10, 1), 100)
+        current = max(req.integer("current") or 1, 1)
+        rows = [
+            t
+            for t in reversed(self.ex.account.transfers(kind))
+            if (start is None or t.time_ms >= start) and (end is None or t.time_ms <= end)
+        ]
+        if not rows:
+            return {"total": 0}  # Binance leaves "rows" out when there are none
+        page = rows[(current - 1) * size : current * size]
+        return {
+            "total": len(rows),
+            "rows": [
+                {
+                    "asset": t.asset,
+                    "amount": f"{t.amount.normalize():f}",
+                    "type": t.type,
+                    "status": "CONFIRMED",
+                    "tranId": t.tran_id,
+                    "timestamp": t.time_ms,
+                }
+                for t in page
+            ],
         }
 
 

@@ -40,6 +40,22 @@ class OrderRow(NamedTuple):
     fill: Fill
 
 
+class MarginActionRow(NamedTuple):
+    """One step of a margin top-up: intent, then what came of it."""
+
+    id: int
+    position_id: int
+    kind: str  # transfer | add_margin | shrink
+    symbol: str
+    amount: Decimal  # USDT (transfer, add_margin) or coins of each leg (shrink)
+    state: str  # pending | done | refused | unsent | unknown (delisted before it was found)
+    venue_ref: str
+    ratio_before: Decimal | None
+    reason: str
+    created_ms: int
+    updated_ms: int
+
+
 class CycleRow(NamedTuple):
     id: int
     started_ms: int
@@ -422,6 +438,58 @@ class Store:
             for r in rows
         ]
 
+    # -- margin actions ----------------------------------------------------------------------
+
+    def add_margin_action(
+        self,
+        *,
+        position_id: int,
+        kind: str,
+        symbol: str,
+        amount: Decimal,
+        ratio_before: Decimal | None,
+        now_ms: int,
+    ) -> int:
+        """Write a margin step's intent (state `pending`) before it is sent."""
+        cursor = self.conn.execute(
+            "INSERT INTO margin_actions(position_id, kind, symbol, amount, state, ratio_before,"
+            " created_ms, updated_ms) VALUES (?,?,?,?,'pending',?,?,?)",
+            (position_id, kind, symbol, str(amount), text(ratio_before), now_ms, now_ms),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def finish_margin_action(
+        self, action_id: int, state: str, *, now_ms: int, venue_ref: str = "", reason: str = ""
+    ) -> None:
+        self.conn.execute(
+            "UPDATE margin_actions SET state = ?, venue_ref = ?, reason = ?, updated_ms = ?"
+            " WHERE id = ?",
+            (state, venue_ref, reason, now_ms, action_id),
+        )
+
+    def margin_actions(
+        self, states: Iterable[str] | None = None, *, since_id: int = 0
+    ) -> list[MarginActionRow]:
+        sql, params = "SELECT * FROM margin_actions WHERE id > ?", [since_id]
+        if states is not None:
+            wanted = list(states)
+            sql += f" AND state IN ({','.join('?' * len(wanted))})"
+            params += wanted
+        return [_margin_action_row(r) for r in self._rows(sql + " ORDER BY id", params)]
+
+    def margin_action(self, action_id: int) -> MarginActionRow:
+        rows = self._rows("SELECT * FROM margin_actions WHERE id = ?", [action_id])
+        return _margin_action_row(rows[0])
+
+    def claimed_refs(self, kind: str) -> set[str]:
+        """Venue records already matched to a step of this kind: never to be claimed again."""
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT venue_ref FROM margin_actions WHERE kind = ? AND venue_ref != ''", (kind,)
+            )
+        }
+
     # -- cycles ----------------------------------------------------------------------------
 
     def start_cycle(self, now_ms: int) -> int:
@@ -473,6 +541,22 @@ class Store:
         if not raw:
             return {}
         return {int(k): Decimal(v) for k, v in json.loads(raw).items()}
+
+
+def _margin_action_row(r: dict[str, Any]) -> MarginActionRow:
+    return MarginActionRow(
+        id=r["id"],
+        position_id=r["position_id"],
+        kind=r["kind"],
+        symbol=r["symbol"],
+        amount=Decimal(r["amount"]),
+        state=r["state"],
+        venue_ref=r["venue_ref"],
+        ratio_before=dec(r["ratio_before"]),
+        reason=r["reason"],
+        created_ms=r["created_ms"],
+        updated_ms=r["updated_ms"],
+    )
 
 
 def _order_row(r: dict[str, Any]) -> OrderRow:

@@ -193,3 +193,40 @@ def m003_venue_binding(db: Database) -> None:
         db["meta"].insert_all(
             [{"key": "venue", "value": row[0]}, {"key": "mode", "value": "paper"}], replace=True
         )
+
+
+@migrations()
+def m004_margin_actions(db: Database) -> None:
+    # Margin management: each step that moves money behind a short (a transfer between the
+    # wallets, margin added, both legs shrunk) is written here before it is sent, like an
+    # order, so that reconcile can finish or forget it after a crash, never send it twice.
+    # `venue_ref` is the venue's record of it once found (Binance's tranId; a margin change
+    # has no id, so its time and amount), which also keeps one record from being claimed by
+    # two steps. paper_margin_adds is the paper exchange's history of margin added.
+    _run(
+        db,
+        """
+        CREATE TABLE margin_actions (
+            id INTEGER PRIMARY KEY,
+            position_id INTEGER NOT NULL REFERENCES positions(id),
+            kind TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            amount TEXT NOT NULL,
+            state TEXT NOT NULL,
+            venue_ref TEXT NOT NULL DEFAULT '',
+            ratio_before TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            created_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL
+        );
+        CREATE INDEX margin_actions_state ON margin_actions(state);
+        CREATE INDEX margin_actions_position ON margin_actions(position_id);
+
+        CREATE TABLE paper_margin_adds (
+            id INTEGER PRIMARY KEY,
+            symbol TEXT NOT NULL,
+            amount TEXT NOT NULL,
+            time_ms INTEGER NOT NULL
+        );
+        """,
+    )

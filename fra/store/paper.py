@@ -104,6 +104,24 @@ class PaperAccount:
             ),
         )
 
+    def record_margin_add(self, symbol: str, amount: Decimal, time_ms: int) -> int:
+        cursor = self.conn.execute(
+            "INSERT INTO paper_margin_adds(symbol, amount, time_ms) VALUES (?, ?, ?)",
+            (symbol, str(amount), time_ms),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def margin_adds(self, symbol: str, since_ms: int) -> list[tuple[int, Decimal, int]]:
+        """(id, amount, time_ms) of the margin added to `symbol` at or after `since_ms`."""
+        return [
+            (r[0], Decimal(r[1]), r[2])
+            for r in self.conn.execute(
+                "SELECT id, amount, time_ms FROM paper_margin_adds"
+                " WHERE symbol = ? AND time_ms >= ? ORDER BY id",
+                (symbol, since_ms),
+            )
+        ]
+
     def book_funding(self, payment: FundingPayment) -> bool:
         """Record one settlement's funding; False when it was booked before."""
         cursor = self.conn.execute(

@@ -8,7 +8,7 @@ implementation rather than a branch inside one class.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from fra.core.models import (
     FundingPayment,
@@ -74,6 +74,21 @@ class MarketData(Protocol):
         ...
 
 
+class Wallets(NamedTuple):
+    """Free USDT of the account's two wallets. A venue with one pool reports it as futures."""
+
+    spot: Decimal  # can reach the futures wallet by a transfer
+    futures: Decimal  # can be added to a short's isolated margin now
+
+
+class MoneyMove(NamedTuple):
+    """A transfer or a margin addition as the venue's history shows it."""
+
+    ref: str  # the venue's id for it (Binance's tranId), or one made of its time and amount
+    amount: Decimal
+    time_ms: int
+
+
 @runtime_checkable
 class Executor(Protocol):
     """Places orders and reports what an account holds; paper and live implement it alike."""
@@ -114,4 +129,29 @@ class Executor(Protocol):
         """Where the account disagrees with fra's books, after cancelling any order of ours
         (client ids starting `order_prefix`) still open. `held`: perp symbol -> (spot symbol,
         spot held, perp short) summed over fra's positions. Paper's account is the books."""
+        ...
+
+    # -- margin management: moving USDT behind a short ----------------------------------------
+
+    def wallets(self) -> Wallets:
+        """Free USDT of the spot and futures wallets."""
+        ...
+
+    def transfer_to_futures(self, amount: Decimal) -> str:
+        """Move `amount` USDT from the spot wallet to the futures wallet, once (never retried:
+        after a failure the caller looks for it in `transfers_to_futures`); returns the venue's
+        id of the transfer. A refusal is a permanent VenueError."""
+        ...
+
+    def transfers_to_futures(self, since_ms: int) -> list[MoneyMove]:
+        """Spot -> futures transfers at or after `since_ms`, as the venue recorded them."""
+        ...
+
+    def add_margin(self, symbol: str, amount: Decimal) -> None:
+        """Add `amount` USDT of isolated margin to the account's short on `symbol`, once.
+        Venues give such a change no client id: `margin_additions` is how to find it again."""
+        ...
+
+    def margin_additions(self, symbol: str, since_ms: int) -> list[MoneyMove]:
+        """Isolated margin added to `symbol` at or after `since_ms`, as the venue recorded it."""
         ...

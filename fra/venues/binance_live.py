@@ -21,7 +21,7 @@ from fra.core.models import (
     PerpMargin,
     Side,
 )
-from fra.venues.base import VenueError
+from fra.venues.base import MoneyMove, VenueError, Wallets
 from fra.venues.ccxt_market import QUOTE, CcxtMarket, dec
 from fra.venues.exchange import Caller
 
@@ -203,6 +203,48 @@ class BinanceLive:
         notional = min(spot.get(QUOTE, ZERO), futures * self.leverage)
         return notional * (1 + Decimal(1) / self.leverage)
 
+    def wallets(self) -> Wallets:
+        spot, futures = balances(self.call)
+        return Wallets(spot=spot.get(QUOTE, ZERO), futures=futures)
+
+    def transfer_to_futures(self, amount: Decimal) -> str:
+        # Once, never retried: after a failure the engine looks for it in the history first.
+        raw = self.call.once("transfer", QUOTE, amount, "spot", "swap")
+        return str(raw.get("id") or "")
+
+    def transfers_to_futures(self, since_ms: int) -> list[MoneyMove]:
+        rows = self.call("fetch_transfers", QUOTE, since_ms, 100, {"type": "MAIN_UMFUTURE"})
+        return [
+            MoneyMove(str(r["id"]), _exact(r, "amount"), int(r["timestamp"]))
+            for r in rows
+            if r.get("id") is not None and r.get("timestamp") is not None
+        ]
+
+    def add_margin(self, symbol: str, amount: Decimal) -> None:
+        # Binance's endpoint, not ccxt's add_margin: that rounds the USDT amount to the
+        # contract's *quantity* precision (to tens of USDT on a 10-coin step), so the venue would
+        # add less than asked and the step could not be recognised in the history afterwards.
+        self.call.once(
+            "fapiPrivatePostPositionMargin",
+            {
+                "symbol": self.call.exchange.market_id(symbol),
+                "amount": f"{amount:f}",
+                "type": 1,
+                "positionSide": "BOTH",
+            },
+        )
+
+    def margin_additions(self, symbol: str, since_ms: int) -> list[MoneyMove]:
+        rows = self.call("fetch_margin_adjustment_history", symbol, "add", since_ms, 500)
+        out = []
+        for r in rows:
+            amount, when = _exact(r, "amount"), r.get("timestamp")
+            if when is None:
+                continue
+            # Binance gives a margin change no id: its time and amount stand for one.
+            out.append(MoneyMove(f"{int(when)}:{amount.normalize():f}", amount, int(when)))
+        return out
+
     def perp_margin(self, symbol: str) -> PerpMargin | None:
         positions = self.call("fetch_positions", [symbol])
         for p in positions:
@@ -317,6 +359,12 @@ def balances(call: Caller) -> tuple[dict[str, Decimal], Decimal]:
     futures = call("fetch_balance", {"type": "future"})
     free = {k: dec(v) or ZERO for k, v in (spot.get("free") or {}).items()}
     return free, dec((futures.get("free") or {}).get(QUOTE)) or ZERO
+
+
+def _exact(row: dict[str, Any], field: str) -> Decimal:
+    """A money field as the exchange wrote it (ccxt's parsed copy is a float)."""
+    info = row.get("info") or {}
+    return dec(info.get(field)) or dec(row.get(field)) or ZERO
 
 
 def position_mode_hedged(call: Caller) -> bool:

@@ -3,6 +3,10 @@
 It behaves like an exchange from the engine's side (idempotent client order ids, IOC market
 orders that may fill partially, isolated margin, funding credited at each settlement crossed),
 so the engine's code paths are the ones live trading takes.
+
+It keeps one USDT pool where Binance keeps two wallets: what spot trading frees is at once
+available as futures margin. `wallets` therefore reports it all as futures, and there is never
+anything to transfer (`transfer_to_futures` refuses, like a key without transfer rights would).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from fra.core.models import (
 )
 from fra.store.db import Store
 from fra.store.paper import PaperAccount, PaperShort
-from fra.venues.base import MarketData
+from fra.venues.base import MarketData, MoneyMove, VenueError, Wallets
 
 ZERO = Decimal(0)
 LIQUIDATION = "liquidation-"  # client id prefix of the orders the venue itself places
@@ -109,6 +113,41 @@ class PaperExecutor:
 
     def venue_orders(self, symbol: str, since_ms: int) -> list[OrderResult]:
         return self.account.orders_with_prefix(symbol, LIQUIDATION, since_ms)
+
+    def wallets(self) -> Wallets:
+        return Wallets(spot=ZERO, futures=self.free_quote())
+
+    def transfer_to_futures(self, amount: Decimal) -> str:
+        raise VenueError(
+            "the paper account keeps one USDT pool: there is no spot wallet to transfer from",
+            kind="unsupported",
+        )
+
+    def transfers_to_futures(self, since_ms: int) -> list[MoneyMove]:
+        return []
+
+    def add_margin(self, symbol: str, amount: Decimal) -> None:
+        if self.fill_delay_ms:
+            time.sleep(self.fill_delay_ms / 1000)
+        if amount <= 0:
+            raise VenueError(f"margin to add must be positive, got {amount}", kind="rejected")
+        self._liquidate_if_due(symbol)
+        quote = self._market(symbol).quote
+        with self.store.tx():
+            short = self.account.short(symbol)
+            if short is None:
+                raise VenueError(f"no short on {symbol} to add margin to", kind="rejected")
+            if amount > self.account.balance(quote):
+                raise VenueError(f"insufficient {quote} balance to add {amount}", kind="rejected")
+            self.account.add(quote, -amount)
+            self.account.save_short(short._replace(margin=short.margin + amount))
+            self.account.record_margin_add(symbol, amount, self.market.now_ms())
+
+    def margin_additions(self, symbol: str, since_ms: int) -> list[MoneyMove]:
+        return [
+            MoneyMove(f"paper-{row_id}", amount, time_ms)
+            for row_id, amount, time_ms in self.account.margin_adds(symbol, since_ms)
+        ]
 
     def _margin(self, symbol: str) -> PerpMargin | None:
         short = self.account.short(symbol)
