@@ -91,11 +91,13 @@ def test_cycle_records_itself_and_each_position(fra: Fra) -> None:
 def margin_env(fra: Fra, move: str) -> Fra:
     # Leverage 3 puts a third of the notional up as margin; the thresholds are set so that
     # +18 % on ETH is an alert and +30 % is critical (see test bodies for the arithmetic).
+    # Margin top-ups are off: these tests are about what happens when they are not enough.
     return fra.set(
         FRA_STRATEGY__SYMBOLS=[ETH],
         FRA_RISK__LEVERAGE="3",
         FRA_RISK__MARGIN_ALERT="0.02",
         FRA_RISK__MARGIN_CRITICAL="0.1",
+        FRA_RISK__MARGIN_TOPUP="0",
     ).shocks(HOT, f"{ETH}@{iso(T0 + timedelta(hours=1))}:price={move}:hours=12")
 
 

@@ -195,11 +195,13 @@ def test_close_through_a_thin_book_never_leaves_a_naked_short(fra: Fra) -> None:
 
 
 def test_margin_alert_blocks_new_opens_in_the_cycle(fra: Fra) -> None:
-    # ETH held and squeezed (alert); SOL becomes eligible meanwhile: the cycle must not add it.
+    # ETH held and squeezed (alert, top-ups off); SOL becomes eligible meanwhile: the cycle
+    # must not add it.
     fra.set(
         FRA_RISK__LEVERAGE="3",
         FRA_RISK__MARGIN_ALERT="0.02",
         FRA_RISK__MARGIN_CRITICAL="0.1",
+        FRA_RISK__MARGIN_TOPUP="0",
         FRA_STRATEGY__SYMBOLS=[ETH, SOL],
     ).shocks(
         HOT,

@@ -124,6 +124,7 @@ def _binance_account(call: Caller, s: Settings) -> list[Check]:
             "enable them on the key at Binance" if missing else "",
         )
     )
+    checks.append(_transfer_rights(perms, s))
     if not perms.get("ipRestrict"):
         checks.append(
             Check(
@@ -157,6 +158,27 @@ def _binance_account(call: Caller, s: Settings) -> list[Check]:
     except VenueError as exc:
         checks.append(Check("account", "fail", str(exc), _KEY_FIX))
     return checks
+
+
+def _transfer_rights(perms: dict[str, object], s: Settings) -> Check:
+    """Margin top-ups move USDT from the spot wallet to the futures wallet when the futures
+    wallet alone cannot cover them; without the right, fra shrinks both legs instead."""
+    if not s.risk.margin_topup:
+        return Check("transfers", "ok", "margin top-ups are off (FRA_RISK__MARGIN_TOPUP=0)")
+    if perms.get("permitsUniversalTransfer"):
+        return Check(
+            "transfers",
+            "ok",
+            "the key may move USDT from the spot to the futures wallet for margin top-ups",
+        )
+    return Check(
+        "transfers",
+        "warn",
+        "the key may not move USDT between the spot and futures wallets: a short's margin is"
+        " topped up from the futures wallet only, and when that is not enough fra shrinks both"
+        " legs (buys back part of the short, sells as much spot) to fund it",
+        "enable 'Permits Universal Transfer' on the key at Binance (it requires an IP whitelist)",
+    )
 
 
 _NET_FIX = "check the network, FRA_VENUE_URL and the exchange's status page"

@@ -9,6 +9,7 @@ from fra.app import App
 from fra.core.positions import HELD_STATES, PositionState, delta_mismatch
 from fra.engine.close import flatten
 from fra.engine.orders import resolve_pending
+from fra.engine.topup import reconcile_margin_actions
 
 log = logging.getLogger("fra.reconcile")
 
@@ -36,6 +37,7 @@ def reconcile(app: App) -> list[str]:
         action = f"position {position.id} {position.perp_symbol} -> {position.state.value}"
         log.warning("reconcile: %s", action)
         done.append(action)
+    done += reconcile_margin_actions(app)
     done += account_differences(app)
     return done
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from fra.app import App
@@ -14,6 +14,7 @@ from fra.engine.close import flatten
 from fra.engine.funding import first_perp_fill_ms
 from fra.engine.market import delisted
 from fra.engine.orders import reload
+from fra.engine.topup import manage_margins
 
 log = logging.getLogger("fra.safety")
 
@@ -34,6 +35,7 @@ class MarginReport:
     legs: list[LegMargin]
     level: MarginLevel
     stopped: list[Position]  # closed by the emergency stop a critical level triggered
+    actions: list[dict[str, str]] = field(default_factory=list)  # margin top-up steps taken
 
     @property
     def worst_ratio(self) -> Decimal | None:
@@ -123,8 +125,10 @@ def measure_margins(app: App) -> list[LegMargin]:
 
 def margin_check(app: App) -> MarginReport:
     """Margin ratio of each short; a critical one (or a liquidation) triggers the emergency
-    stop."""
+    stop. Shorts above FRA_RISK__MARGIN_TOPUP are topped up first, and measured after."""
     liquidated = settle_liquidations(app)
+    # A liquidation stops everything anyway: money is not moved behind the other legs then.
+    actions = [] if liquidated else manage_margins(app)
     legs = measure_margins(app)
     for leg in legs:
         if leg.level is not MarginLevel.OK:
@@ -140,7 +144,7 @@ def margin_check(app: App) -> MarginReport:
     elif level is MarginLevel.CRITICAL:
         bad = max(legs, key=lambda leg: leg.ratio)
         stopped = emergency_stop(app, f"critical margin ratio {bad.ratio:.2%} on {bad.symbol}")
-    return MarginReport(legs, level, stopped)
+    return MarginReport(legs, level, stopped, actions)
 
 
 def halt(app: App, reason: str) -> None:
