@@ -161,6 +161,26 @@ def test_paper_kill_during_a_top_up_adds_the_margin_once(fra: Fra) -> None:
     assert report["exit_code"] == ExitCode.OK
 
 
+def test_paper_kill_between_the_legs_of_a_shrink_is_rehedged_by_the_next_cycle(fra: Fra) -> None:
+    paper_rally(fra, FRA_PAPER__STARTING_BALANCE="2700")
+    fra.at(T0)("run-cycle")
+    fra.at(T0 + timedelta(hours=2, minutes=50))
+    proc = fra.spawn("run-cycle", FRA_PAPER__FILL_DELAY_MS="1500")
+    fra.wait_for("SELECT 1 FROM orders WHERE purpose = 'close' AND state = 'filled'")
+    proc.send_signal(signal.SIGKILL)  # the spot sale that follows the buy-back is in flight
+    proc.wait(timeout=30)
+    spot, perp = legs(fra)
+    assert spot > perp, "killed with the short bought back and the spot not yet sold"
+    assert [(k, s) for k, s, _ in actions(fra)] == [("shrink", "pending")]
+
+    report = fra.json("run-cycle")
+    assert any("margin shrink 1" in line and "done" in line for line in report["reconciled"])
+    assert [(k, s) for k, s, _ in actions(fra)] == [("shrink", "done"), ("add_margin", "done")]
+    assert_hedged(*legs(fra))
+    assert fra.query("SELECT COUNT(*) FROM orders WHERE purpose = 'close'") == [(1,)]
+    assert report["exit_code"] == ExitCode.OK
+
+
 # -- live, on the local Binance emulator ---------------------------------------------------------
 
 
