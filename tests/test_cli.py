@@ -168,5 +168,5 @@ def test_a_terminal_gets_the_same_table_in_colour(fra: Fra) -> None:
     shown = b"".join(chunks).decode()
     assert "\x1b[1m" in shown  # bold header: rich drew it
     plain = fra("rank", "--top", "2").stdout
-    for word in ("Perpetual", "Net APR", plain.splitlines()[4].split("│")[2].strip()):
+    for word in ("Perpetual", "Forecast", plain.splitlines()[4].split("│")[2].strip()):
         assert word in shown

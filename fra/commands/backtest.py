@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from fra.settings import Settings
 
 FIGURES = ["Net/yr", "Total", "Vol/yr", "Sharpe", "Max DD", "Funding", "Fees", "Trades",
-           "In market"]  # fmt: skip
+           "In market", "Deployed"]  # fmt: skip
 
 
 def _period(text: str, option: str) -> tuple[int, int]:
@@ -44,7 +45,7 @@ def _cells(f: Figures) -> list[str]:
     return [
         _pc(f.annual_return), _pc(f.net_return), _pc(f.volatility), _sharpe(f),
         _pc(f.max_drawdown), f"{f.funding:,.2f}", f"{f.fees:,.2f}", str(f.trades),
-        _pc(f.time_in_market),
+        _pc(f.time_in_market), _pc(f.deployed),
     ]  # fmt: skip
 
 
@@ -72,6 +73,12 @@ def backtest(
     test: str = typer.Option(
         None, "--test", help="With --sweep: the period they are scored on, FROM..TO."
     ),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        help="With --sweep: processes replaying combinations at once. Default: one per CPU"
+        " core; 1: all in this process.",
+    ),
     chart: Path = typer.Option(
         None,
         "--chart",
@@ -91,6 +98,13 @@ def backtest(
         chosen = [x.strip() for x in symbols.split(",") if x.strip()] if symbols else None
         if not sweep and (grid or train or test):
             raise BadInput("--grid, --train and --test go with --sweep", "add --sweep")
+        if workers is not None and not sweep:
+            raise BadInput("--workers goes with --sweep", "add --sweep, or drop --workers")
+        if workers is not None and workers < 1:
+            raise BadInput(
+                f"--workers {workers}: no process to replay in",
+                "give 1 or more (1 replays in this process)",
+            )
         if sweep and chart:
             raise BadInput("--chart draws one replay, not a sweep", "drop --chart or --sweep")
         if chart and not chart.parent.is_dir():
@@ -114,7 +128,8 @@ def backtest(
                         " were chosen on",
                         "give periods that do not overlap (one may start where the other ends)",
                     )
-            _sweep(s, exchange.lower(), chosen, grid or [], periods, as_json)
+            cores = workers or os.cpu_count() or 1
+            _sweep(s, exchange.lower(), chosen, grid or [], periods, as_json, cores)
         else:
             _single(s, exchange.lower(), chosen, period, as_json, chart)
 
@@ -213,20 +228,29 @@ def _sweep(
     grid_texts: list[str],
     periods: dict[str, tuple[int, int]],
     as_json: bool,
+    workers: int,
 ) -> None:
     import sys
 
     from fra.engine.sweep import parse_grid, sweep
+    from fra.errors import Interrupted
 
     grid = parse_grid(grid_texts, s)
     progress = None
+    shown: list[int] = []
     if not as_json and sys.stderr.isatty():
 
         def progress(done: int, total: int) -> None:
+            shown.append(done)
             print(f"\r{done}/{total} combinations", end="" if done < total else "\n",
                   file=sys.stderr, flush=True)  # fmt: skip
 
-    result = sweep(s, exchange, chosen, grid, periods, progress)
+    try:
+        result = sweep(s, exchange, chosen, grid, periods, progress, workers)
+    except Interrupted:
+        if shown:
+            print(file=sys.stderr)  # the error goes below the progress line, not after it
+        raise
     if as_json:
         print_json(
             {

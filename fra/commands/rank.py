@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from fra.commands.common import JsonOption, guarded, iso, money, pct, print_json, settings, ts
 from fra.commands.output import emit, styled, table
+
+if TYPE_CHECKING:
+    from fra.core.ranking import Advice
 
 
 def rank(
@@ -14,17 +19,18 @@ def rank(
     top: int = typer.Option(0, "--top", min=0, help="Show only the first N rows (0 = all)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Rank the latest snapshot by net yield after fees and spreads, with the reason every
-    filtered-out pair was filtered."""
+    """Rank the latest snapshot by forecast net yield after fees and spreads, with what the
+    strategy would do with each pair now and why."""
 
     def body() -> None:
         from fra.app import open_app
-        from fra.engine.market import latest_snapshot, rank_snapshot
+        from fra.engine.decisions import ranking_with_advice
+        from fra.engine.market import latest_snapshot
 
         s = settings(ctx)
         with open_app(s) as app:
             snap = latest_snapshot(app, refresh)
-            ranked = rank_snapshot(app, snap)
+            ranked, advice, _ = ranking_with_advice(app, snap)
             label = app.venue_label
         rows = ranked[:top] if top else ranked
         horizon = s.strategy.min_holding_periods
@@ -35,6 +41,8 @@ def rank(
                     "snapshot_id": snap.id,
                     "taken_at": iso(snap.taken_ms),
                     "holding_periods_8h": horizon,
+                    "forecast_half_life_hours": s.strategy.forecast_half_life_hours,
+                    "predicted_weight": s.strategy.predicted_weight,
                     "rows": [
                         {
                             "rank": i,
@@ -43,6 +51,7 @@ def rank(
                             "funding_rate": r.row.funding_rate,
                             "interval_hours": r.row.interval_hours,
                             "rate_8h": r.rate_8h,
+                            "forecast_8h": r.forecast,
                             "apr": r.apr,
                             "round_trip_cost": r.cost,
                             "net_yield": r.net_yield,
@@ -51,31 +60,47 @@ def rank(
                             "quote_volume_24h": r.row.quote_volume_24h,
                             "eligible": r.eligible,
                             "reasons": list(r.reasons),
+                            "action": advice[r.symbol].action,
+                            "why": advice[r.symbol].why,
                         }
                         for i, r in enumerate(rows, 1)
                     ],
                 }
             )
             return
-        columns = ["#", "Perpetual", "Rate", "Every", "APR", "Round trip", "Net", "Net APR"]
-        columns += ["Break-even", "Vol 24h (M)", "Status"]
+        columns = ["#", "Perpetual", "Rate", "Every", "Forecast", "APR", "Round trip", "Net"]
+        columns += ["Break-even", "Vol 24h (M)", "Action"]
         cells = [
             [
                 str(i),
                 r.symbol,
                 pct(r.row.funding_rate),
                 f"{r.row.interval_hours}h",
+                pct(r.forecast),
                 pct(r.apr, 1),
                 pct(r.cost, 3),
                 pct(r.net_yield, 3),
-                pct(r.net_apr, 1),
                 "-" if r.breakeven_intervals is None else f"{r.breakeven_intervals:.1f}",
                 money(r.row.quote_volume_24h / 1_000_000, 1),
-                styled("eligible", "green") if r.eligible else ", ".join(r.reasons),
+                _action(advice[r.symbol]),
             ]
             for i, r in enumerate(rows, 1)
         ]
-        title = f"{label} snapshot {snap.id} at {ts(snap.taken_ms)} UTC, net over {horizon} x 8h"
-        emit(table(title, columns, cells, left={"Perpetual", "Status"}))
+        title = (
+            f"{label} snapshot {snap.id} at {ts(snap.taken_ms)} UTC, net over {horizon} x 8h."
+            " Rate: the venue's next rate per interval; Forecast: the expected rate per 8h"
+            f" (settled prints, half-life {s.strategy.forecast_half_life_hours}h, blended"
+            f" {s.strategy.predicted_weight} with the next rate); APR, Net and Action use it"
+        )
+        emit(table(title, columns, cells, left={"Perpetual", "Action"}))
 
     guarded(body)
+
+
+_COLOURS = {"open": "green", "rotate in": "green", "close": "red", "rotate out": "red"}
+
+
+def _action(advice: Advice) -> str:
+    text = advice.action if advice.action in ("hold", "open") else f"{advice.action}: {advice.why}"
+    colour = _COLOURS.get(advice.action)
+    return styled(text, colour) if colour else text

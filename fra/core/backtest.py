@@ -104,6 +104,7 @@ class Point(NamedTuple):
     time_ms: int
     equity: Decimal
     held: tuple[str, ...]
+    deployed: Decimal = ZERO  # the share of equity in positions (spot, margin, their P&L)
 
 
 class Result(NamedTuple):
@@ -497,7 +498,8 @@ def run(
             rows = [r for r in (_row(symbols[n], t, p) for n in paying) if r is not None]
             _open_best(book, rows, p, per_unit, t, symbols, signals)
 
-        points.append(Point(t, book.equity(symbols), tuple(sorted(held))))
+        equity = book.equity(symbols)
+        points.append(Point(t, equity, tuple(sorted(held)), _share(equity - book.cash, equity)))
 
     if times:
         book.close_all(symbols, times[-1], "end of the backtest")
@@ -668,6 +670,10 @@ def _new_row(sym: _Symbol, st: Settlement, fresh: bool, p: Params, t: int) -> Sn
     )
 
 
+def _share(part: Decimal, whole: Decimal) -> Decimal:
+    return part / whole if whole > 0 else ZERO
+
+
 def _day(t: int) -> str:
     return datetime.fromtimestamp(t / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
@@ -770,7 +776,7 @@ def hold(
             else:
                 continue
             revalue(name)
-        points.append(Point(t, book.cash + invested, held))
+        points.append(Point(t, book.cash + invested, held, _share(invested, book.cash + invested)))
     if times:
         book.close_all(symbols, times[-1], "end of the backtest")
         points.append(Point(times[-1], book.cash, ()))

@@ -23,6 +23,7 @@ from fra.core.models import HOUR_MS, PERIOD_HOURS
 MIN_PRINTS = 3
 # Prints older than this many half-lives weigh under 0.1 %: live reads no further back.
 LOOKBACK_HALF_LIVES = 10
+QUANTUM = Decimal("1e-12")
 
 
 class ForecastParams(NamedTuple):
@@ -90,7 +91,9 @@ class Tracker:
         """The weighted mean per 8h, or None while the history is too short."""
         if self.count < MIN_PRINTS or self.weight <= 0:
             return None
-        return self.total / self.weight
+        # To 1e-12 per 8h (a ten-thousandth of a basis point): an estimate needs no more, and
+        # equal prints then give exactly that print.
+        return (self.total / self.weight).quantize(QUANTUM)
 
 
 def track(prints: Iterable[Print], half_life_hours: int, stop_rate: Decimal | None) -> Tracker:

@@ -29,6 +29,7 @@ class Figures(NamedTuple):
     fees: float
     trades: int
     time_in_market: float  # fraction of the period with a position open
+    deployed: float  # the average share of equity in positions over the period
 
 
 class SymbolFigures(NamedTuple):
@@ -44,7 +45,7 @@ def figures(result: Result, capital: Decimal) -> Figures:
     points = result.points
     start = float(capital)
     if not points:
-        return Figures(start, start, 0.0, 0.0, 0.0, 0.0, None, 0.0, 0.0, 0.0, 0, 0.0)
+        return Figures(start, start, 0.0, 0.0, 0.0, 0.0, None, 0.0, 0.0, 0.0, 0, 0.0, 0.0)
     end = float(points[-1].equity)
     days = max((points[-1].time_ms - points[0].time_ms) / DAY_MS, 1e-9)
     net = end / start - 1
@@ -65,6 +66,7 @@ def figures(result: Result, capital: Decimal) -> Figures:
         fees=float(result.fees),
         trades=len(result.trades),
         time_in_market=_time_in_market(points),
+        deployed=_deployed(points),
     )
 
 
@@ -114,6 +116,17 @@ def _stdev(xs: Sequence[float]) -> float:
         return 0.0
     mean = sum(xs) / len(xs)
     return math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def _deployed(points: Sequence[Point]) -> float:
+    """Time-weighted: each point's share holds until the next point."""
+    total = points[-1].time_ms - points[0].time_ms
+    if total <= 0:
+        return 0.0
+    return (
+        sum(float(a.deployed) * (b.time_ms - a.time_ms) for a, b in itertools.pairwise(points))
+        / total
+    )
 
 
 def _time_in_market(points: Sequence[Point]) -> float:

@@ -199,3 +199,58 @@ def rotation(held: Iterable[Ranked], candidate: Ranked, params: RankParams) -> R
     assert worst.forecast is not None
     advantage = (candidate.forecast - worst.forecast) * params.holding_periods
     return worst if advantage > worst.exit_cost + candidate.cost / 2 else None
+
+
+class Advice(NamedTuple):
+    action: str  # open, hold, close, rotate in, rotate out, wait, skip
+    why: str
+
+
+def advise(
+    ranked: list[Ranked],
+    held: Iterable[str],
+    signals: Mapping[str, Signal],
+    params: RankParams,
+    now_ms: int,
+    room: bool,
+) -> dict[str, Advice]:
+    """What the rules would do with each pair now, and why (`fra rank`): the held pairs are
+    closed or kept by `exit_reason`; eligible ones opened while there is `room` (positions
+    and capital), else the best may take the place of the held pair expected to pay least
+    (`rotation`, one a cycle). The cycle's risk checks may still refuse an open."""
+    held_set = set(held)
+    out: dict[str, Advice] = {}
+    kept: list[Ranked] = []
+    for r in ranked:
+        if r.symbol not in held_set:
+            continue
+        reason = exit_reason(r, signals.get(r.symbol), params, now_ms)
+        if reason is not None:
+            out[r.symbol] = Advice("close", reason)
+        else:
+            kept.append(r)
+            assert r.forecast is None or r.rate_8h is not None
+            bar = exit_bar(r, params)
+            out[r.symbol] = Advice(
+                "hold",
+                "no forecast yet"
+                if r.forecast is None
+                else f"forecast {r.forecast:.6f}/8h >= exit bar {bar:.6f}/8h",
+            )
+    rotating = False
+    for r in ranked:
+        if r.symbol in held_set:
+            continue
+        if not r.eligible:
+            out[r.symbol] = Advice("skip", ", ".join(r.reasons))
+        elif room:
+            out[r.symbol] = Advice(
+                "open", f"net {r.net_yield:.4%} over {params.holding_periods} x 8h"
+            )
+        elif not rotating and (victim := rotation(kept, r, params)) is not None:
+            rotating = True
+            out[r.symbol] = Advice("rotate in", f"replacing {victim.symbol}")
+            out[victim.symbol] = Advice("rotate out", f"for {r.symbol}")
+        else:
+            out[r.symbol] = Advice("wait", "no room, and switching would not pay")
+    return out

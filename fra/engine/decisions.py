@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from fra.app import App
+from fra.core.models import Snapshot
 from fra.core.positions import Position, PositionState
-from fra.core.ranking import Ranked, Signal, exit_reason, rank, rotation
+from fra.core.ranking import Advice, Ranked, Signal, advise, exit_reason, rank, rotation
 from fra.core.scan import snapshot_rows
 from fra.engine.signals import signals as read_signals
 
@@ -52,3 +53,18 @@ def unprofitable_positions(app: App) -> list[tuple[Position, str]]:
         found,
     )
     return exits(app, held, ranked, found)
+
+
+def ranking_with_advice(
+    app: App, snapshot: Snapshot
+) -> tuple[list[Ranked], dict[str, Advice], dict[str, Signal]]:
+    """`fra rank`: the snapshot ranked on each pair's forecast, with what the rules would do
+    now. Room to open is judged by the number of positions (the cycle also checks capital)."""
+    from fra.engine.market import rank_snapshot
+
+    found = read_signals(app, snapshot.rows)
+    ranked = rank_snapshot(app, snapshot, found)
+    held = app.store.held_symbols()
+    room = len(held) < app.settings.risk.max_positions
+    advice = advise(ranked, held, found, app.settings.strategy.rank_params(), app.now_ms(), room)
+    return ranked, advice, found
