@@ -32,28 +32,28 @@ if TYPE_CHECKING:
 
 class StrategySettings(BaseModel):
     min_funding_rate: Decimal = Field(
-        Decimal("0.0003"),
-        description="Open only when the forecast rate is above this, per 8h (0.0003 = 0.03 %)",
+        Decimal("0.0001"),
+        description="Open only when the forecast rate is above this, per 8h (0.0001 = 0.01 %)",
     )
     exit_funding_rate: Decimal = Field(
-        Decimal("0.00005"),
+        Decimal("-0.0001"),
         description="Close when the forecast falls below this, less the exit cost spread over"
         " the horizon, per 8h",
     )
     min_holding_periods: int = Field(
-        21,
+        90,
         ge=1,
         le=1095,
         description="Horizon, in 8h periods, that entry+exit costs are spread over",
     )
     forecast_half_life_hours: int = Field(
-        72,
+        2160,
         ge=1,
         le=8760,
         description="Half-life of the weighted mean of settled funding prints, hours",
     )
     predicted_weight: Decimal = Field(
-        Decimal("0.1"),
+        Decimal("0.05"),
         ge=0,
         le=1,
         description="Weight of the venue's predicted next rate in the forecast (0 = settled only)",
@@ -100,7 +100,7 @@ class StrategySettings(BaseModel):
 
 
 class RiskSettings(BaseModel):
-    max_positions: int = Field(3, ge=0, description="Maximum simultaneous hedged positions")
+    max_positions: int = Field(2, ge=0, description="Maximum simultaneous hedged positions")
     max_position_usd: Decimal | None = Field(
         None, gt=0, description="Maximum notional of one position (per leg), USD; unset: none"
     )
@@ -108,7 +108,7 @@ class RiskSettings(BaseModel):
         None, gt=0, description="Maximum notional of all positions together, USD; unset: none"
     )
     max_position_fraction: Decimal = Field(
-        Decimal("1"),
+        Decimal("0.5"),
         gt=0,
         le=1,
         description="Largest share of equity one position may use (spot, margin and fees)",
@@ -127,7 +127,7 @@ class RiskSettings(BaseModel):
         Decimal("0.5"), gt=0, lt=1, description="Margin ratio that triggers the emergency stop"
     )
     margin_topup: Decimal = Field(
-        Decimal("0.1"),
+        Decimal("0.08"),
         ge=0,
         lt=1,
         description="Margin ratio above which a short's margin is topped up (0 = never)",
