@@ -93,8 +93,8 @@ def test_malformed_settings_exit_2_and_change_nothing(
 
 
 def test_malformed_dotenv_is_named_too(ready: Fra) -> None:
-    (ready.workdir / ".env").write_text("FRA_RISK__MAX_POSITIONS=many\n")
-    assert_refused(ready, ["status"], ExitCode.BAD_INPUT, "FRA_RISK__MAX_POSITIONS='many'")
+    (ready.workdir / ".env").write_text("FRA_RISK__LEVERAGE=many\n")
+    assert_refused(ready, ["status"], ExitCode.BAD_INPUT, "FRA_RISK__LEVERAGE='many'")
 
 
 def test_corrupt_state_file(fra: Fra) -> None:
