@@ -421,7 +421,9 @@ def test_exit_reason_none_iff_forecast_at_least_the_exit_bar(
     # No spot market: no cost is known, leaving is taken as free.
     exit_cost = expected_cost(row) / 2 if rate_ok and row.spot_bid is not None else F(0)
     if tie and rate_ok:  # exactly at the bar: keep
-        forecast = exit_rate - (ev(row, LOOSE).cost or Decimal(0)) / 2 / periods
+        forecast = (
+            exit_rate - (ev(row, LOOSE, held=False, halted=False).cost or Decimal(0)) / 2 / periods
+        )
     r = None if missing_row else evaluate(row, params, False, False, Signal(forecast))
     keep = (
         not missing_row and rate_ok and F(forecast) * periods >= F(exit_rate) * periods - exit_cost

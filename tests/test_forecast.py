@@ -122,10 +122,10 @@ def test_advice_says_what_the_rules_would_do() -> None:
     from fra.core.ranking import rank
 
     ranked = rank(rows, params, {"A/USDT:USDT"}, False, signals)
-    full = advise(ranked, {"A/USDT:USDT"}, signals, params, 0, room=False)
+    full = advise(ranked, {"A/USDT:USDT"}, signals, params, 0, slots=0)
     assert full["B/USDT:USDT"].action == "rotate in"
     assert full["A/USDT:USDT"].action == "rotate out"
-    free = advise(ranked, {"A/USDT:USDT"}, signals, params, 0, room=True)
+    free = advise(ranked, {"A/USDT:USDT"}, signals, params, 0, slots=1)
     assert free["B/USDT:USDT"].action == "open" and free["A/USDT:USDT"].action == "hold"
 
 

@@ -106,7 +106,9 @@ def evaluate(
     rate_8h = rate * PERIOD_HOURS / hours
     f = signal.forecast if signal is not None else None
     if f is None:
-        reasons.append(Reason.SHORT_HISTORY)
+        # Pairs those filters exclude are not forecast at all: no history is read for them.
+        if not {Reason.NO_SPOT, Reason.NOT_LISTED, Reason.LOW_VOLUME} & set(reasons):
+            reasons.append(Reason.SHORT_HISTORY)
     elif f < params.min_rate:
         reasons.append(Reason.BELOW_MIN_RATE)
     apr = f * HOURS_PER_YEAR / PERIOD_HOURS if f is not None else None
@@ -212,12 +214,12 @@ def advise(
     signals: Mapping[str, Signal],
     params: RankParams,
     now_ms: int,
-    room: bool,
+    slots: int,
 ) -> dict[str, Advice]:
     """What the rules would do with each pair now, and why (`fra rank`): the held pairs are
-    closed or kept by `exit_reason`; eligible ones opened while there is `room` (positions
-    and capital), else the best may take the place of the held pair expected to pay least
-    (`rotation`, one a cycle). The cycle's risk checks may still refuse an open."""
+    closed or kept by `exit_reason`; the best eligible ones opened while there are `slots`
+    (free positions), then the best may take the place of the held pair expected to pay
+    least (`rotation`, one a cycle). The cycle's risk checks may still refuse an open."""
     held_set = set(held)
     out: dict[str, Advice] = {}
     kept: list[Ranked] = []
@@ -243,7 +245,8 @@ def advise(
             continue
         if not r.eligible:
             out[r.symbol] = Advice("skip", ", ".join(r.reasons))
-        elif room:
+        elif slots > 0:
+            slots -= 1
             out[r.symbol] = Advice(
                 "open", f"net {r.net_yield:.4%} over {params.holding_periods} x 8h"
             )

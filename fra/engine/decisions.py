@@ -65,6 +65,6 @@ def ranking_with_advice(
     found = read_signals(app, snapshot.rows)
     ranked = rank_snapshot(app, snapshot, found)
     held = app.store.held_symbols()
-    room = len(held) < app.settings.risk.max_positions
-    advice = advise(ranked, held, found, app.settings.strategy.rank_params(), app.now_ms(), room)
+    slots = max(app.settings.risk.max_positions - len(held), 0)
+    advice = advise(ranked, held, found, app.settings.strategy.rank_params(), app.now_ms(), slots)
     return ranked, advice, found
