@@ -49,6 +49,17 @@ def band_of(app: App) -> Band | None:
     return Band(risk.margin_topup, risk.margin_target) if risk.margin_topup else None
 
 
+def leg_band(band: Band, leverage: int, maintenance_rate: Decimal) -> Band:
+    """The band of one leg: back to the ratio it was opened at (leverage x maintenance rate)
+    when that is above the target setting and still below the trigger. A coin with a high
+    maintenance rate is then restored to the margin the user chose for it, not to a ratio
+    that would tie up several times its opening margin."""
+    opened = leverage * maintenance_rate
+    if band.target < opened < band.trigger:
+        return band._replace(target=opened)
+    return band
+
+
 class _Cycle:
     """What one run of the margin step has learned about the venue so far."""
 
@@ -82,7 +93,9 @@ def _manage_leg(app: App, position: Position, band: Band, run: _Cycle) -> None:
             return
         wallets = app.executor.wallets()
         funds = Funds(wallets.futures, wallets.spot, can_transfer=run.can_transfer)
-        plan = plan_topup(short, funds, band, _costs(app, position))
+        plan = plan_topup(
+            short, funds, leg_band(band, position.leverage, rate), _costs(app, position)
+        )
         if not plan.acts:
             return
         if plan.shrink > 0:
