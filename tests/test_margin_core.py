@@ -21,6 +21,7 @@ from fra.core.margin import (
     MarginPlan,
     Short,
     ShrinkCosts,
+    leg_band,
     margin_needed,
     plan_topup,
 )
@@ -128,6 +129,16 @@ def test_a_bankrupt_short_is_shrunk_entirely() -> None:
     assert gone.margin_balance < 0
     plan = plan_topup(gone, Funds(D(0), D(0), can_transfer=False), BAND)
     assert plan.shrink == gone.amount and plan.add == 0
+
+
+def test_a_leg_is_restored_to_its_opening_ratio_when_that_is_inside_the_band() -> None:
+    band = Band(Decimal("0.1"), Decimal("0.03"))
+    # BTC at 3x (0.4 % maintenance) opened at 1.2 %: the target setting is the lower bar.
+    assert leg_band(band, 3, Decimal("0.004")) == band
+    # A 2.5 % coin at 3x opened at 7.5 %: back to that, not to 3 % (83 % of its notional).
+    assert leg_band(band, 3, Decimal("0.025")) == Band(Decimal("0.1"), Decimal("0.075"))
+    # At 5x it opened above the trigger: the target setting it is.
+    assert leg_band(band, 5, Decimal("0.025")) == band
 
 
 def test_band_must_be_ordered() -> None:

@@ -66,19 +66,6 @@ def actions(fra: Fra) -> list[tuple[str, str, str]]:
     return fra.query("SELECT kind, state, amount FROM margin_actions ORDER BY id")
 
 
-def test_a_leg_is_restored_to_its_opening_ratio_when_that_is_inside_the_band() -> None:
-    from fra.core.margin import Band
-    from fra.engine.topup import leg_band
-
-    band = Band(Decimal("0.1"), Decimal("0.03"))
-    # BTC at 3x (0.4 % maintenance) opened at 1.2 %: the target setting is the lower bar.
-    assert leg_band(band, 3, Decimal("0.004")) == band
-    # A 2.5 % coin at 3x opened at 7.5 %: back to that, not to 3 % (83 % of its notional).
-    assert leg_band(band, 3, Decimal("0.025")) == Band(Decimal("0.1"), Decimal("0.075"))
-    # At 5x it opened above the trigger: the target setting it is.
-    assert leg_band(band, 5, Decimal("0.025")) == band
-
-
 # -- paper, on the simulated market -------------------------------------------------------------
 
 

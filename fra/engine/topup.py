@@ -20,7 +20,7 @@ import time
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from fra.app import App
-from fra.core.margin import Band, Funds, MarginPlan, Short, ShrinkCosts, plan_topup
+from fra.core.margin import Band, Funds, MarginPlan, Short, ShrinkCosts, leg_band, plan_topup
 from fra.core.models import Side
 from fra.core.positions import Position, PositionState
 from fra.core.sizing import ceil_step
@@ -47,17 +47,6 @@ def band_of(app: App) -> Band | None:
     """The top-up band from the settings; None when top-ups are off (margin_topup = 0)."""
     risk = app.settings.risk
     return Band(risk.margin_topup, risk.margin_target) if risk.margin_topup else None
-
-
-def leg_band(band: Band, leverage: int, maintenance_rate: Decimal) -> Band:
-    """The band of one leg: back to the ratio it was opened at (leverage x maintenance rate)
-    when that is above the target setting and still below the trigger. A coin with a high
-    maintenance rate is then restored to the margin the user chose for it, not to a ratio
-    that would tie up several times its opening margin."""
-    opened = leverage * maintenance_rate
-    if band.target < opened < band.trigger:
-        return band._replace(target=opened)
-    return band
 
 
 class _Cycle:
