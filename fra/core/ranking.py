@@ -255,5 +255,6 @@ def advise(
             out[r.symbol] = Advice("rotate in", f"replacing {victim.symbol}")
             out[victim.symbol] = Advice("rotate out", f"for {r.symbol}")
         else:
-            out[r.symbol] = Advice("wait", "no room, and switching would not pay")
+            why = "no free position" + (", and switching would not pay" if kept else "")
+            out[r.symbol] = Advice("wait", why)
     return out
