@@ -597,6 +597,7 @@ def _top_up(
     p = book.p
     short = Short(h.amount, h.perp_entry, mark, h.margin, p.maintenance_rate)
     costs = ShrinkCosts(spot * (ONE - p.half_spread - p.slippage), p.spot_fee, p.perp_fee)
+    band = leg_band(band, p.limits.leverage, p.maintenance_rate)
     plan = plan_topup(short, Funds(max(book.cash, ZERO)), band, costs)
     if plan.shrink >= h.amount:
         book.close(h, t, "margin: no funds to top up", spot * (ONE - p.half_spread), mark)
