@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from fra.core.forecast import ForecastParams, Print, Tracker, forecast
 from fra.core.history import HOUR_MS, FundingRecord, PriceBar
-from fra.core.margin import Band, Funds, Short, ShrinkCosts, plan_topup
+from fra.core.margin import Band, Funds, Short, ShrinkCosts, leg_band, plan_topup
 from fra.core.models import SnapshotRow
 from fra.core.ranking import Ranked, RankParams, Signal, evaluate, exit_reason, rank, rotation
 from fra.core.risk import (
