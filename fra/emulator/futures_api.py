@@ -250,20 +250,23 @@ class FuturesApi:
         return one(chosen) if isinstance(chosen, Listing) else [one(x) for x in chosen]
 
     def funding_rate(self, req: ApiRequest) -> Json:
-        """Settled rates, ascending. Without startTime: the latest `limit`; with it: the first
-        `limit` from there on."""
+        """Settled rates, ascending by time and, at one time, by symbol; startTime and endTime
+        inclusive. Without startTime: the latest `limit`; with it: the first `limit` from there
+        on. Without a symbol, every perpetual's (Binance's USDC-margined ones included)."""
         listing = self._optional_listing(req)
         listings = [listing] if listing else self.ex.catalog.listings("futures")
+        perpetuals = [one for one in listings if one.perpetual]
         limit = req.limit(100, 1000)
         start, end = req.integer("startTime"), req.integer("endTime")
         now = self.ex.clock.now_ms()
         end = min(end or now, now)
+        # Every perpetual settles at least once per PERIOD_MS: this many periods hold `limit`
+        # rows of them all, so no more history is computed than the answer needs.
+        periods = -(-limit // max(1, len(perpetuals))) + 1 if listing is None else limit
         rows = []
-        for one in listings:
-            if not one.perpetual:
-                continue
-            since = end - limit * PERIOD_MS if start is None else start - 1
-            until = end if start is None else min(end, start + limit * PERIOD_MS)
+        for one in perpetuals:
+            since = end - periods * PERIOD_MS if start is None else start - 1
+            until = end if start is None else min(end, start + periods * PERIOD_MS)
             rows += [(s, one) for s in self.ex.market.funding_history(one.source, since, until)]
         rows.sort(key=lambda row: (row[0].time_ms, row[1].id))
         rows = rows[-limit:] if start is None else rows[:limit]

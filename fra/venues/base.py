@@ -73,6 +73,12 @@ class MarketData(Protocol):
         """Settlements with since_ms < time_ms <= until_ms, oldest first."""
         ...
 
+    def recent_settlements(self, since_ms: int) -> list[FundingSettlement] | None:
+        """Every perpetual's settlements after `since_ms` up to now, oldest first, in as few
+        requests as the venue allows; None where the venue has no call for all perpetuals at
+        once (then `funding_history` per symbol). `mark_price` is 0 where the answer has none."""
+        ...
+
 
 class Wallets(NamedTuple):
     """Free USDT of the account's two wallets. A venue with one pool reports it as futures."""

@@ -328,6 +328,50 @@ class CcxtMarket:
         out.sort(key=lambda s: s.time_ms)
         return out
 
+    def recent_settlements(self, since_ms: int) -> list[FundingSettlement] | None:
+        """Binance's funding history without a symbol: every perpetual's settlements (its
+        USDC-margined ones too), ascending by time and, within one settlement, by symbol; from
+        startTime (inclusive) the first `limit` rows, at most 1000. A request is one of the
+        500 per 5 minutes per IP that fundingRate shares with fundingInfo, whatever it returns.
+        Bybit and OKX want a symbol for their funding history: None."""
+        if self.name != "binance":
+            return None
+        perps = {s for s, m in self.markets().items() if m.type is MarketType.PERP}
+        intervals = self._funding_intervals() or {}
+        page_size = 1000
+        seen: set[tuple[str, int]] = set()
+        out: list[FundingSettlement] = []
+        start = since_ms + 1
+        while True:
+            page = self._call("fetch_funding_rate_history", None, start, page_size)
+            times = [int(r["timestamp"]) for r in page]
+            for r, time_ms in zip(page, times, strict=True):
+                symbol = r.get("symbol")
+                if symbol not in perps or time_ms <= since_ms or (symbol, time_ms) in seen:
+                    continue
+                seen.add((symbol, time_ms))
+                out.append(
+                    FundingSettlement(
+                        symbol=symbol,
+                        time_ms=time_ms,
+                        rate=dec(r["fundingRate"]) or ZERO,
+                        mark_price=dec((r.get("info") or {}).get("markPrice")) or ZERO,
+                        # As funding_history has it: the symbol's interval now.
+                        interval_hours=intervals.get(symbol, 8),
+                    )
+                )
+            if len(page) < page_size:
+                break
+            # Hundreds of perpetuals share one settlement time, and a page may end part-way
+            # through them: the next page starts at that time again (repeats are skipped).
+            if max(times) <= start:
+                # More than a page of rows at one instant: paging by time cannot get past it.
+                log.warning("%s: funding history too dense to page at %d", self.name, start)
+                return None
+            start = max(times)
+        out.sort(key=lambda s: (s.time_ms, s.symbol))
+        return out
+
     # -- prices ------------------------------------------------------------------------------
 
     def tickers(self) -> dict[str, Ticker]:

@@ -1032,6 +1032,17 @@ class SimulatedMarket:
                 )
             )
 
+    def recent_settlements(self, since_ms: int) -> list[FundingSettlement] | None:
+        now = self.now_ms()
+        out = [
+            s
+            for symbol, m in self._mkts.items()
+            if m.perp
+            for s in self.funding_history(symbol, since_ms, now)
+        ]
+        out.sort(key=lambda s: (s.time_ms, s.symbol))
+        return out
+
     def bars(
         self,
         symbol: str,
