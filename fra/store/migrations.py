@@ -230,3 +230,29 @@ def m004_margin_actions(db: Database) -> None:
         );
         """,
     )
+
+
+@migrations()
+def m005_funding_prints(db: Database) -> None:
+    # Settled funding prints, kept so that each cycle asks the venue only for what is new
+    # (fra/store/prints.py). `funding_print_spans`: per perpetual, the span a per-symbol fetch
+    # found complete, so that a new listing's short history is not fetched again every cycle.
+    # Both are pruned to the forecast's lookback.
+    _run(
+        db,
+        """
+        CREATE TABLE funding_prints (
+            symbol TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            rate TEXT NOT NULL,
+            interval_hours INTEGER NOT NULL,
+            PRIMARY KEY (symbol, time_ms)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE funding_print_spans (
+            symbol TEXT PRIMARY KEY,
+            since_ms INTEGER NOT NULL,
+            until_ms INTEGER NOT NULL
+        );
+        """,
+    )
