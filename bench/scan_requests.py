@@ -1,4 +1,5 @@
-"""HTTP requests, bytes and wall time of `fra scan` against the local Binance emulator.
+"""HTTP requests, bytes and wall time of `fra scan` and `fra run-cycle` against the local
+Binance emulator.
 
     python bench/scan_requests.py [--runs 5]
 
@@ -7,6 +8,9 @@ Prints, measured in this run on this machine:
   warm   `fra scan` again: markets from the cache (the steady state of a cron cycle)
   per-symbol   the same scan with ccxt's bulk calls switched off, as on an exchange without
                them: one funding and one ticker request per market
+  cycle cold / warm   `fra run-cycle` (paper) on a new state file, then again five emulated
+               minutes later (the cron steady state); of their requests, `bulk` asked for
+               every perpetual's funding history at once, `history` for one symbol's
 Requests and bytes are counted by the emulator; wall time is the median of --runs processes.
 The emulator is local, so the times are fra + ccxt + the emulator's work, not network latency.
 """
@@ -22,20 +26,38 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from fra.emulator import BinanceEmulator
 
+CRON_MS = 5 * 60_000  # a cycle every five minutes
+HISTORY = "/fapi/v1/fundingRate"
 
-def run_scan(emu: BinanceEmulator, db: Path) -> tuple[int, int, float]:
-    """One `fra scan` process: (requests, response bytes, wall seconds)."""
+
+class Run(NamedTuple):
+    requests: int
+    response_bytes: int
+    wall: float
+    bulk: int  # of the requests, funding history of every perpetual
+    history: int  # ... of one perpetual
+
+
+def run_fra(emu: BinanceEmulator, db: Path, command: str) -> Run:
+    """One `fra <command>` process, counted at the emulator."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRA_")}
     env |= {"FRA_VENUE": "binance", "FRA_VENUE_URL": emu.url, "FRA_DB": str(db)}
     before = len(emu.requests)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "fra", "scan"], env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "fra", command], env=env, check=True, capture_output=True)
     elapsed = time.perf_counter() - started
     new = emu.requests[before:]
-    return len(new), sum(r.response_bytes for r in new), elapsed
+    return Run(
+        len(new),
+        sum(r.response_bytes for r in new),
+        elapsed,
+        sum(r.path == HISTORY and "symbol=" not in r.query for r in new),
+        sum(r.path == HISTORY and "symbol=" in r.query for r in new),
+    )
 
 
 def per_symbol(emu: BinanceEmulator, db: Path) -> tuple[int, int]:
@@ -60,23 +82,36 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     runs = parser.parse_args().runs
     with BinanceEmulator() as emu, tempfile.TemporaryDirectory() as tmp:
-        cold, warm = [], []
+        cold, warm, cycle_cold, cycle_warm = [], [], [], []
         for i in range(runs):
             db = Path(tmp) / f"{i}.db"
-            cold.append(run_scan(emu, db))
-            warm.append(run_scan(emu, db))
+            cold.append(run_fra(emu, db, "scan"))
+            warm.append(run_fra(emu, db, "scan"))
         slow = per_symbol(emu, Path(tmp) / "per-symbol.db")
+        for i in range(runs):
+            db = Path(tmp) / f"cycle-{i}.db"
+            cycle_cold.append(run_fra(emu, db, "run-cycle"))
+            emu.clock.advance(CRON_MS)
+            cycle_warm.append(run_fra(emu, db, "run-cycle"))
 
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, {runs} runs"
     )
-    print(f"{'scan':<12} {'requests':>8} {'KiB':>8} {'median s':>9}")
-    for name, rows in (("cold", cold), ("warm", warm)):
-        requests, size, _ = rows[-1]
-        wall = statistics.median(r[2] for r in rows)
-        print(f"{name:<12} {requests:>8} {size / 1024:>8.0f} {wall:>9.2f}")
-    print(f"{'per-symbol':<12} {slow[0]:>8} {slow[1] / 1024:>8.0f} {'':>9}")
+    print(f"{'':<12} {'requests':>8} {'bulk':>5} {'history':>8} {'KiB':>8} {'median s':>9}")
+    for name, rows in (
+        ("scan cold", cold),
+        ("scan warm", warm),
+        ("cycle cold", cycle_cold),
+        ("cycle warm", cycle_warm),
+    ):
+        last = rows[-1]
+        wall = statistics.median(r.wall for r in rows)
+        print(
+            f"{name:<12} {last.requests:>8} {last.bulk:>5} {last.history:>8} "
+            f"{last.response_bytes / 1024:>8.0f} {wall:>9.2f}"
+        )
+    print(f"{'per-symbol':<12} {slow[0]:>8} {'':>5} {'':>8} {slow[1] / 1024:>8.0f} {'':>9}")
 
 
 if __name__ == "__main__":

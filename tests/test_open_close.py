@@ -22,7 +22,9 @@ CALM_BTC = f"BTC/USDT:USDT@{iso(T0)}:funding=0.0001:hours=48"
 @pytest.fixture
 def hot(fra: Fra) -> Fra:
     fra.shocks(HOT, HOT_SOL, CALM_BTC)
-    fra("status")  # create the state file so refusals can be checked against it
+    # Create the state file, with the settled funding the forecasts read (kept in it), so
+    # that refusals can be checked against it.
+    fra("rank", "--refresh")
     return fra
 
 

@@ -62,7 +62,8 @@ def ranking_with_advice(
     now. Room to open is judged by the number of positions (the cycle also checks capital)."""
     from fra.engine.market import rank_snapshot
 
-    found = read_signals(app, snapshot.rows)
+    # A read: the venue failing to update the stored funding does not stop it.
+    found = read_signals(app, snapshot.rows, strict=False)
     ranked = rank_snapshot(app, snapshot, found)
     held = app.store.held_symbols()
     slots = max(app.settings.risk.max_positions - len(held), 0)
