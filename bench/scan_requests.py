@@ -8,9 +8,12 @@ Prints, measured in this run on this machine:
   warm   `fra scan` again: markets from the cache (the steady state of a cron cycle)
   per-symbol   the same scan with ccxt's bulk calls switched off, as on an exchange without
                them: one funding and one ticker request per market
-  cycle cold / warm   `fra run-cycle` (paper) on a new state file, then again five emulated
-               minutes later (the cron steady state); of their requests, `bulk` asked for
-               every perpetual's funding history at once, `history` for one symbol's
+  cycle cold / next / steady   `fra run-cycle` (paper) on a new state file, then five and
+               ten emulated minutes later: the next cycle reads the histories the first left
+               over, if any; then the steady state of cron. Of their requests, `bulk` asked
+               for every perpetual's funding history at once, `history` for one symbol's
+               (the forecast's backfill, and the paper account's funding of what it holds)
+  ... no pos.  the steady state with FRA_RISK__MAX_POSITIONS=0: the forecast's requests alone
 Requests and bytes are counted by the emulator; wall time is the median of --runs processes.
 The emulator is local, so the times are fra + ccxt + the emulator's work, not network latency.
 """
@@ -42,10 +45,10 @@ class Run(NamedTuple):
     history: int  # ... of one perpetual
 
 
-def run_fra(emu: BinanceEmulator, db: Path, command: str) -> Run:
+def run_fra(emu: BinanceEmulator, db: Path, command: str, **settings: str) -> Run:
     """One `fra <command>` process, counted at the emulator."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRA_")}
-    env |= {"FRA_VENUE": "binance", "FRA_VENUE_URL": emu.url, "FRA_DB": str(db)}
+    env |= {"FRA_VENUE": "binance", "FRA_VENUE_URL": emu.url, "FRA_DB": str(db), **settings}
     before = len(emu.requests)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "fra", command], env=env, check=True, capture_output=True)
@@ -82,7 +85,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     runs = parser.parse_args().runs
     with BinanceEmulator() as emu, tempfile.TemporaryDirectory() as tmp:
-        cold, warm, cycle_cold, cycle_warm = [], [], [], []
+        cold, warm = [], []
+        cycles: list[list[Run]] = [[], [], [], []]
         for i in range(runs):
             db = Path(tmp) / f"{i}.db"
             cold.append(run_fra(emu, db, "scan"))
@@ -90,9 +94,16 @@ def main() -> None:
         slow = per_symbol(emu, Path(tmp) / "per-symbol.db")
         for i in range(runs):
             db = Path(tmp) / f"cycle-{i}.db"
-            cycle_cold.append(run_fra(emu, db, "run-cycle"))
-            emu.clock.advance(CRON_MS)
-            cycle_warm.append(run_fra(emu, db, "run-cycle"))
+            for k, rows in enumerate(cycles[:3]):
+                if k:
+                    emu.clock.advance(CRON_MS)
+                rows.append(run_fra(emu, db, "run-cycle"))
+            # The same steady state holding nothing: the paper account reads no funding.
+            db = Path(tmp) / f"idle-{i}.db"
+            for _ in range(3):
+                emu.clock.advance(CRON_MS)
+                idle = run_fra(emu, db, "run-cycle", FRA_RISK__MAX_POSITIONS="0")
+            cycles[3].append(idle)
 
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
@@ -102,8 +113,10 @@ def main() -> None:
     for name, rows in (
         ("scan cold", cold),
         ("scan warm", warm),
-        ("cycle cold", cycle_cold),
-        ("cycle warm", cycle_warm),
+        ("cycle cold", cycles[0]),
+        ("cycle next", cycles[1]),
+        ("cycle steady", cycles[2]),
+        ("... no pos.", cycles[3]),
     ):
         last = rows[-1]
         wall = statistics.median(r.wall for r in rows)
