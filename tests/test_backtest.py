@@ -174,9 +174,18 @@ def test_sweep_replays_each_combination_as_a_single_run_would(flat: Fra) -> None
     held_longer = rows[("0.0005", "0")]
     closed_early = rows[("0.0005", "0.0002")]
     assert held_longer["funding"] > closed_early["funding"] > 0
-    # Best Sharpe first; the baselines do not depend on the grid.
-    sharpes = [r["train"]["sharpe"] or 0 for r in sweep["rows"]]
-    assert sharpes == sorted(sharpes, reverse=True)
+    # The selection rule: the best training return among the rows whose training drawdown
+    # is no worse than holding BTC's, those first and marked; the baselines do not depend on
+    # the grid.
+    bar = sweep["baselines"]["train"]["hold BTC"]["max_drawdown"]
+    inside = [r["train"]["max_drawdown"] >= bar for r in sweep["rows"]]
+    assert inside == sorted(inside, reverse=True)
+    assert [r["within_drawdown"] for r in sweep["rows"]] == inside
+    returns = [
+        r["train"]["annual_return"] for r, ok in zip(sweep["rows"], inside, strict=True) if ok
+    ]
+    assert returns == sorted(returns, reverse=True)
+    assert [r["chosen"] for r in sweep["rows"]] == [i == 0 and inside[0] for i in range(4)]
     assert sweep["baselines"]["train"]["hold all"] == run(flat)["baselines"]["hold all"]
 
 

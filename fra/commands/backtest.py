@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from fra.commands.output import Line
     from fra.core.performance import Figures
     from fra.engine.backtest import Report
+    from fra.engine.sweep import Combination
     from fra.settings import Settings
 
 FIGURES = ["Net/yr", "Total", "Vol/yr", "Sharpe", "Max DD", "Funding", "Fees", "Trades",
@@ -232,7 +233,7 @@ def _sweep(
 ) -> None:
     import sys
 
-    from fra.engine.sweep import parse_grid, sweep
+    from fra.engine.sweep import choice_drawdown, parse_grid, sweep, within
     from fra.errors import Interrupted
 
     grid = parse_grid(grid_texts, s)
@@ -251,15 +252,23 @@ def _sweep(
         if shown:
             print(file=sys.stderr)  # the error goes below the progress line, not after it
         raise
+    first = next(iter(periods))
+    bar = choice_drawdown(result.baselines[first])
     if as_json:
         print_json(
             {
                 "exchange": exchange,
                 "periods": {k: {"from": iso(a), "to": iso(b)} for k, (a, b) in periods.items()},
+                "chosen_by": f"best {first} return with a {first} drawdown no worse than {bar:.4%}",
                 "grid": grid,
                 "rows": [
-                    {"values": c.values, **{k: f._asdict() for k, f in c.scores.items()}}
-                    for c in result.rows
+                    {
+                        "values": c.values,
+                        "chosen": i == 0 and within(c.scores[first], bar),
+                        "within_drawdown": within(c.scores[first], bar),
+                        **{k: f._asdict() for k, f in c.scores.items()},
+                    }
+                    for i, c in enumerate(result.rows)
                 ],
                 "baselines": {
                     k: {name: f._asdict() for name, f in v.items()}
@@ -282,15 +291,21 @@ def _sweep(
         return [_pc(f.annual_return), _sharpe(f), _pc(f.max_drawdown), str(f.trades)]
 
     spans = ", ".join(f"{k} {_date(a)} .. {_date(b)}" for k, (a, b) in periods.items())
+
+    def mark(i: int, c: Combination) -> str:
+        if not within(c.scores[first], bar):
+            return f"{first} DD worse"
+        return "chosen" if i == 0 else ""
+
     out = table(
-        f"Sweep {exchange} {spans}: {len(result.rows)} combinations, best Sharpe on"
-        f" {next(iter(periods))} first",
-        columns,
+        f"Sweep {exchange} {spans}: {len(result.rows)} combinations. Chosen: the best {first}"
+        f" return whose {first} drawdown is no worse than the baseline's ({_pc(bar)})",
+        ["", *columns],
         [
-            [*c.values.values(), *(x for name in periods for x in cells(c.scores[name]))]
-            for c in result.rows
+            [mark(i, c), *c.values.values(), *(x for n in periods for x in cells(c.scores[n]))]
+            for i, c in enumerate(result.rows)
         ],
-        left=set(result.keys),
+        left={"", *result.keys},
     )
     names = list(next(iter(result.baselines.values())))
     out += table(

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
+from decimal import ROUND_DOWN, Decimal
 from multiprocessing.context import BaseContext
 from types import FrameType
 from typing import NamedTuple
@@ -31,6 +32,9 @@ ALIASES = {
     "min_rate": "min_funding_rate",
     "exit_rate": "exit_funding_rate",
     "holding_periods": "min_holding_periods",
+    "half_life": "forecast_half_life_hours",
+    # N positions, each allowed an equal share of the equity (max_position_fraction = 1/N).
+    "slots": "max_positions",
 }
 # Swept when no --grid is given, each with the current setting added.
 DEFAULT_GRID = {
@@ -53,7 +57,7 @@ class Combination(NamedTuple):
 class Sweep(NamedTuple):
     keys: list[str]
     periods: dict[str, tuple[int, int]]
-    rows: list[Combination]  # best Sharpe on the training period first
+    rows: list[Combination]  # the chosen first, then by the selection rule (see `choose`)
     baselines: dict[str, dict[str, Figures]]  # period -> baseline -> figures
     skipped: list[str]  # combinations the settings rules refuse
     warnings: list[str]
@@ -77,12 +81,25 @@ def with_values(settings: Settings, values: dict[str, str]) -> Settings:
     for key, value in values.items():
         section, name = _field(key)
         parts[section][name] = value
+        if key == "slots":
+            parts["risk"]["max_position_fraction"] = _share(value)
     return settings.model_copy(
         update={
             "strategy": StrategySettings.model_validate(parts["strategy"]),
             "risk": RiskSettings.model_validate(parts["risk"]),
         }
     )
+
+
+def _share(slots: str) -> str:
+    """1/N of the equity, rounded down to 4 places so N of them never exceed it."""
+    try:
+        n = int(slots)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise BadInput(f"--grid slots={slots}: not a whole number of positions", "give 1 or more")
+    return str((Decimal(1) / n).quantize(Decimal("0.0001"), rounding=ROUND_DOWN))
 
 
 def parse_grid(texts: list[str], settings: Settings) -> dict[str, list[str]]:
@@ -197,7 +214,8 @@ def _sweep(
     # In the grid's order before the (stable) sort: ties rank as they do in a serial run.
     rows = [Combination(combos[i], scores[i]) for i in sorted(scores)]
     first = next(iter(periods))
-    rows.sort(key=lambda c: _rank_key(c.scores[first]))
+    bar = choice_drawdown(baselines[first])
+    rows.sort(key=lambda c: _rank_key(c.scores[first], bar))
     return Sweep(keys, periods, rows, baselines, skipped, warnings)
 
 
@@ -334,8 +352,22 @@ def _interruptible() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def _rank_key(f: Figures) -> tuple[bool, float, float]:
-    return (f.sharpe is None, -(f.sharpe or 0.0), -f.annual_return)
+def choice_drawdown(baselines: dict[str, Figures]) -> float:
+    """The drawdown a chosen combination may not be worse than on the training period: that
+    of holding BTC's carry trade, else of holding all."""
+    base = baselines.get("hold BTC") or baselines["hold all"]
+    return base.max_drawdown
+
+
+def within(f: Figures, bar: float) -> bool:
+    return f.max_drawdown >= bar
+
+
+def _rank_key(f: Figures, bar: float) -> tuple[bool, float, float]:
+    """The walk-forward selection rule, fixed before any test figure is read: the best
+    training return among the combinations whose training drawdown is no worse than the
+    baseline's; the others after, also by return; ties by Sharpe."""
+    return (not within(f, bar), -round(f.annual_return, 6), -(f.sharpe or 0.0))
 
 
 def _label(values: dict[str, str]) -> str:
