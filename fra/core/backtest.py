@@ -495,8 +495,16 @@ def run(
         # one's place.
         halted = t < halted_until
         if not halted and level is MarginLevel.OK:
-            rows = [r for r in (_row(symbols[n], t, p) for n in paying) if r is not None]
-            _open_best(book, rows, p, per_unit, t, symbols, signals)
+            names = paying.difference(held)
+            if len(held) >= p.limits.max_positions:
+                # No free position: only a rotation can open, and only into a pair expected to
+                # pay more than the worst held one (rotation's first test), so only those are
+                # ranked; in the usual cycle there is none.
+                worst = min((_forecast(signals, h) for h in held), default=None)
+                names = {n for n in names if worst is None or _forecast(signals, n) > worst}
+            if names:
+                rows = [r for r in (_row(symbols[n], t, p) for n in names) if r is not None]
+                _open_best(book, rows, p, per_unit, t, symbols, signals)
 
         equity = book.equity(symbols)
         points.append(Point(t, equity, tuple(sorted(held)), _share(equity - book.cash, equity)))
@@ -669,6 +677,12 @@ def _new_row(sym: _Symbol, st: Settlement, fresh: bool, p: Params, t: int) -> Sn
         perp_taker_fee=p.perp_fee,
         spot_taker_fee=p.spot_fee,
     )
+
+
+def _forecast(signals: dict[str, Signal], name: str) -> Decimal:
+    signal = signals.get(name)
+    f = signal.forecast if signal is not None else None
+    return f if f is not None else -INFINITY
 
 
 def _share(part: Decimal, whole: Decimal) -> Decimal:
