@@ -120,25 +120,25 @@ def update_prints(
     if synced is not None:
         bulk = market.recent_settlements(max(synced, start))
         if bulk is not None:
-            keep = set(spans) | {r.perp_symbol for r in wanted}
-            # Nothing is written when nothing is new: a refused `fra open` leaves the file as
-            # it was.
+            # Read again under the write lock: a `fra rank` may run beside a cycle. Nothing
+            # is written when nothing is new: a refused `fra open` leaves the file as it was.
             with app.store.tx():
+                keep = set(book.spans()) | {r.perp_symbol for r in wanted}
                 book.add(s for s in bulk if s.symbol in keep)
-                if trusted > synced:
+                if trusted > (book.synced_ms() or 0):
                     book.set_synced(trusted)
     newest = book.newest() if bulk is None else {}
-    due: list[tuple[SnapshotRow, int, int]] = []  # (row, read after, its span's start once read)
+    due: list[tuple[SnapshotRow, int]] = []  # (row, read after); after == start: all of it
     for row in _by_priority(app, wanted):
         span = spans.get(row.perp_symbol)
         if span is None or span.since_ms > start:
-            due.append((row, start, start))
+            due.append((row, start))
         elif bulk is None:
             known = max(span.until_ms, newest.get(row.perp_symbol, 0), synced or 0)
             if _last_settlement(row, now) > known:
-                due.append((row, known, span.since_ms))
+                due.append((row, known))
     budget = MAX_HISTORY_REQUESTS
-    for i, (row, after, since) in enumerate(due):
+    for i, (row, after) in enumerate(due):
         symbol = row.perp_symbol
         pages = 1 + (now - after) // (max(row.interval_hours, 1) * HOUR_MS * HISTORY_PAGE)
         if i and pages > budget:
@@ -151,16 +151,21 @@ def update_prints(
         except KeyError:
             log.info("%s: no longer listed, no funding history read", symbol)
             continue
-        old = spans.get(symbol)
-        span = Span(since, max(trusted, old.until_ms if old else trusted))
         with app.store.tx():
             book.add(got)
-            if span != old:
+            old = book.span(symbol)
+            span = old
+            if after == start:
+                span = Span(start, max(trusted, old.until_ms) if old else trusted)
+            elif old is not None:
+                span = Span(old.since_ms, max(trusted, old.until_ms))
+            if span != old and span is not None:
                 book.set_span(symbol, span)
-            if synced is None:
-                # Bulk reads start from here: every span reaches at least this far.
-                synced = trusted
-                book.set_synced(synced)
+            # Bulk reads go on from no later than where this read is trusted, so that they
+            # continue every span.
+            current = book.synced_ms()
+            if current is None or current > trusted:
+                book.set_synced(trusted)
     with app.store.tx():
         book.prune(start - PRUNE_MARGIN_MS)
 

@@ -44,6 +44,12 @@ class FundingPrints:
             for r in self.conn.execute("SELECT symbol, since_ms, until_ms FROM funding_print_spans")
         }
 
+    def span(self, symbol: str) -> Span | None:
+        row = self.conn.execute(
+            "SELECT since_ms, until_ms FROM funding_print_spans WHERE symbol = ?", (symbol,)
+        ).fetchone()
+        return Span(row[0], row[1]) if row else None
+
     def newest(self) -> dict[str, int]:
         """The time of each perpetual's newest stored print."""
         return dict(
