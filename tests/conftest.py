@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,23 @@ class Fra:
             if path.exists():
                 digest.update(path.read_bytes())
         return digest.hexdigest()
+
+
+def legs(fra: Fra, position_id: int = 1) -> tuple[Decimal, Decimal]:
+    """(spot held, perp short) of a position, summed from its fills in the state file."""
+    spot = perp = Decimal(0)
+    for leg, side, filled, fee, fee_currency in fra.query(
+        "SELECT leg, side, filled, fee, fee_currency FROM orders WHERE position_id = ?",
+        (position_id,),
+    ):
+        qty = Decimal(filled)
+        if leg == "spot":
+            spot += qty if side == "buy" else -qty
+            if side == "buy" and fee_currency != "USDT":
+                spot -= Decimal(fee)
+        else:
+            perp += qty if side == "sell" else -qty
+    return spot, perp
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import T0, Fra, iso
+from conftest import T0, Fra, iso, legs
 
 from fra.emulator import DEFAULT_API_KEY, BinanceEmulator, EmulatedKey, Fault
 from fra.emulator.clock import EmulatorClock
@@ -38,23 +38,6 @@ RAMP = [timedelta(hours=2, minutes=10 * i) for i in range(10)]
 # Live cycles cost about 2 s each (the request budget paces the scan's bulk calls): only those
 # around the first crossing of the trigger (+31 %, +35 %).
 LIVE_RAMP = [timedelta(hours=2, minutes=m) for m in (50, 60)]
-
-
-def legs(fra: Fra, position_id: int = 1) -> tuple[Decimal, Decimal]:
-    """(spot held, perp short) of a position, summed from its fills in the state file."""
-    spot = perp = Decimal(0)
-    for leg, side, filled, fee, fee_currency in fra.query(
-        "SELECT leg, side, filled, fee, fee_currency FROM orders WHERE position_id = ?",
-        (position_id,),
-    ):
-        qty = Decimal(filled)
-        if leg == "spot":
-            spot += qty if side == "buy" else -qty
-            if side == "buy" and fee_currency != "USDT":
-                spot -= Decimal(fee)
-        else:
-            perp += qty if side == "sell" else -qty
-    return spot, perp
 
 
 def assert_hedged(spot: Decimal, perp: Decimal) -> None:

@@ -6,30 +6,13 @@ import signal
 from decimal import Decimal
 
 import pytest
-from conftest import T0, Fra, iso
+from conftest import T0, Fra, iso, legs
 from filelock import FileLock
 
 from fra.errors import ExitCode
 
 ETH = "ETH/USDT:USDT"
 HOT = f"{ETH}@{iso(T0)}:funding=0.0008:hours=48"
-
-
-def legs(fra: Fra, position_id: int = 1) -> tuple[Decimal, Decimal]:
-    """(spot held, perp short) of a position, summed from its fills in the state file."""
-    spot = perp = Decimal(0)
-    for leg, side, filled, fee, fee_currency in fra.query(
-        "SELECT leg, side, filled, fee, fee_currency FROM orders WHERE position_id = ?",
-        (position_id,),
-    ):
-        qty = Decimal(filled)
-        if leg == "spot":
-            spot += qty if side == "buy" else -qty
-            if side == "buy" and fee_currency != "USDT":
-                spot -= Decimal(fee)
-        else:
-            perp += qty if side == "sell" else -qty
-    return spot, perp
 
 
 @pytest.fixture
