@@ -9,6 +9,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -360,3 +361,34 @@ def test_run_cycle_exits_5_and_rank_still_ranks_when_the_history_fails(
     assert "short_history" not in rows[ETH]["reasons"]
     paper("run-cycle")  # the venue is back: BTC is read
     assert len(stored(paper.db, BTC)) == len(eth) and stored(paper.db, ETH) == eth
+
+
+class BulkFailingMarket(SimulatedMarket):
+    """The simulated market whose every-perpetual history times out (one symbol's works)."""
+
+    def recent_settlements(self, since_ms: int) -> list[Any] | None:
+        raise VenueError("funding history: timed out", temporary=True, kind="network")
+
+
+def test_exits_are_judged_on_stored_prints_when_the_history_fails(tmp_path: Path) -> None:
+    """A venue failing to update the funding history stops the opens, not the exits: the
+    cycle closes on what state.db holds, then exits 5."""
+    from fra.engine.cycle import run_cycle
+    from fra.errors import FraError
+
+    # A long horizon and the venue's rate make ETH worth opening at once.
+    with sim_app(
+        tmp_path, T0, symbols=[ETH], min_funding_rate="0", exit_funding_rate="0",
+        min_holding_periods=1000, predicted_weight="1",
+    ) as app:  # fmt: skip
+        assert run_cycle(app).opened == [f"1 {ETH} open"]
+        app.market = BulkFailingMarket(7, clock=app.clock)
+        strategy = app.settings.strategy.model_copy(
+            update={"min_funding_rate": Decimal("0.01"), "exit_funding_rate": Decimal("0.01")}
+        )
+        app.settings = app.settings.model_copy(update={"strategy": strategy})
+        with pytest.raises(FraError) as failed:
+            run_cycle(app)
+        assert failed.value.exit_code == ExitCode.VENUE
+        [position] = app.store.positions()
+        assert position.state.value == "closed" and "exit bar" in position.close_reason

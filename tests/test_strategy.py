@@ -149,3 +149,66 @@ def test_default_rule_does_not_lose_where_prints_are_noisy(fra: Fra) -> None:
     assert out["baselines"]["hold BTC"]["net_return"] > 0
     assert out["strategy"]["net_return"] >= 0
     assert out["strategy"]["trades"] > 0
+
+
+def _replay(
+    fra: Fra, funding: list[str], bars: list[str], risk: dict | None = None, **strategy: object
+):
+    (fra.workdir / "f.csv").write_text(
+        "\n".join(["exchange,symbol,funding_time_ms,funding_rate,interval_hours", *funding]) + "\n"
+    )
+    (fra.workdir / "b.csv").write_text(
+        "\n".join(["exchange,symbol,market,open_time_ms,open,high,low,close,volume", *bars]) + "\n"
+    )
+    fra("history", "import", "f.csv")
+    fra("history", "import", "b.csv")
+    settings = load_settings(
+        db=fra.db,
+        venue="simulated",
+        history_db=fra.workdir / "history.db",
+        strategy={"min_volume_usd": "0", **strategy},
+        risk=risk or {},
+    )
+    start = int(T0.timestamp() * 1000)
+    return backtest(settings, "binance", None, start, start + 10 * 24 * 3_600_000)
+
+
+def test_a_stopped_pair_is_not_opened_again(fra: Fra) -> None:
+    """The stop closes a pair whose prints stayed below the stop rate; its slow forecast may
+    still clear the entry rate, and it must not be opened again while the stop holds."""
+    start = int(T0.timestamp() * 1000)
+    funding, bars = [], []
+    for i in range(-3, 30):
+        t = start + i * H8
+        funding.append(f"binance,ETHUSDT,{t},{'0.001' if i < 12 else '-0.0005'},8")
+        for market in ("perp", "spot"):
+            bars.append(f"binance,ETHUSDT,{market},{t},1000,1000,1000,1000,1000000")
+    report = _replay(
+        fra,
+        funding,
+        bars,
+        forecast_half_life_hours=720,
+        exit_funding_rate="-0.01",
+        stop_funding_rate="-0.0002",
+        stop_hours=24,
+    )
+    [trade] = report.results["strategy"].trades
+    assert "stop rate" in trade.reason
+    # Opened at the first cycle, stopped 24h after the first print below the stop.
+    assert trade.closed_ms == start + (12 + 3) * H8
+
+
+def test_the_replay_never_spends_more_than_it_has(fra: Fra) -> None:
+    """With the perp above spot (positive funding), the margin and the perp's fee are on the
+    perp's price: a position sized on spot's price alone would spend more cash than there is."""
+    start = int(T0.timestamp() * 1000)
+    funding, bars = [], []
+    for i in range(-3, 30):
+        t = start + i * H8
+        funding.append(f"binance,ETHUSDT,{t},0.001,8")
+        bars.append(f"binance,ETHUSDT,perp,{t},1020,1020,1020,1020,1000000")
+        bars.append(f"binance,ETHUSDT,spot,{t},1000,1000,1000,1000,1000000")
+    report = _replay(fra, funding, bars, risk={"max_positions": 1, "max_position_fraction": "1"})
+    points = report.results["strategy"].points
+    assert any(p.held for p in points)
+    assert all(p.deployed <= 1 for p in points), "cash went below zero"

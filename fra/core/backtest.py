@@ -526,7 +526,7 @@ def _open_best(
 ) -> None:
     held = book.held
     rotated = False
-    for candidate in rank(rows, p.rank, held, signals=signals):
+    for candidate in rank(rows, p.rank, held, signals=signals, now_ms=t):
         if not candidate.eligible:
             break
         while True:
@@ -553,17 +553,18 @@ def _open_best(
                 held[out.symbol],
                 t,
                 f"rotated into {candidate.symbol}",
-                (sym.spot_close or ZERO) * (ONE - cost),
-                (sym.perp_close or ZERO) * (ONE + cost),
+                (sym.spot_close or held[out.symbol].spot_entry) * (ONE - cost),
+                (sym.perp_close or held[out.symbol].perp_entry) * (ONE + cost),
             )
         if refusals or notional <= 0:
             continue
         row = candidate.row
         assert row.spot_ask is not None
         spot_px = row.spot_ask * (ONE + p.slippage)
-        book.open(
-            row.perp_symbol, notional / spot_px, spot_px, row.perp_bid * (ONE - p.slippage), t
-        )
+        perp_px = row.perp_bid * (ONE - p.slippage)
+        # Sized on the dearer leg, as live's size_hedge is: the margin and the perp fee are
+        # charged on the perp's price, above spot's whenever funding is positive.
+        book.open(row.perp_symbol, notional / max(spot_px, perp_px), spot_px, perp_px, t)
 
 
 def _room(
@@ -608,7 +609,8 @@ def _top_up(
     band = leg_band(band, p.limits.leverage, p.maintenance_rate)
     plan = plan_topup(short, Funds(max(book.cash, ZERO)), band, costs)
     if plan.shrink >= h.amount:
-        book.close(h, t, "margin: no funds to top up", spot * (ONE - p.half_spread), mark)
+        cost = p.half_spread + p.slippage
+        book.close(h, t, "margin: no funds to top up", spot * (ONE - cost), mark * (ONE + cost))
         return None
     if plan.shrink:
         h = book.shrink(h, plan.shrink, spot, mark)

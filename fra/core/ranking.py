@@ -26,6 +26,7 @@ class Reason:
     HALTED = "halted"
     NOT_LISTED = "not_in_symbols"
     SHORT_HISTORY = "short_history"
+    STOPPED = "stopped"  # every print for stop_hours below the stop rate: not reopened
 
 
 class RankParams(NamedTuple):
@@ -83,8 +84,14 @@ def round_trip_cost(
 
 
 def evaluate(
-    row: SnapshotRow, params: RankParams, held: bool, halted: bool, signal: Signal | None
+    row: SnapshotRow,
+    params: RankParams,
+    held: bool,
+    halted: bool,
+    signal: Signal | None,
+    now_ms: int | None = None,
 ) -> Ranked:
+    """The pair's figures and every reason it may not be opened (`now_ms`: for the stop)."""
     reasons: list[str] = []
     if halted:
         reasons.append(Reason.HALTED)
@@ -98,6 +105,10 @@ def evaluate(
         reasons.append(Reason.NOT_LISTED)
     if row.quote_volume_24h < params.min_volume:
         reasons.append(Reason.LOW_VOLUME)
+    if now_ms is not None and stopped(signal, params, now_ms):
+        # The forecast moves slowly and may still clear the entry rate: without this the
+        # pair the stop just closed would be opened again at once.
+        reasons.append(Reason.STOPPED)
     rate = row.funding_rate
     if rate is None or row.interval_hours <= 0:
         return Ranked(row, None, None, None, None, None, None, None, tuple(reasons))
@@ -138,12 +149,13 @@ def rank(
     held: Iterable[str] = (),
     halted: bool = False,
     signals: Mapping[str, Signal] | None = None,
+    now_ms: int | None = None,
 ) -> list[Ranked]:
     """Eligible pairs first, best net yield first; then the filtered ones, also by yield."""
     held_set = set(held)
     signals = signals or {}
     ranked = [
-        evaluate(r, params, r.perp_symbol in held_set, halted, signals.get(r.perp_symbol))
+        evaluate(r, params, r.perp_symbol in held_set, halted, signals.get(r.perp_symbol), now_ms)
         for r in rows
     ]
     floor = Decimal("-Infinity")
@@ -167,22 +179,31 @@ def exit_bar(r: Ranked, params: RankParams) -> Decimal:
     return params.exit_rate - r.exit_cost / params.holding_periods
 
 
+def stopped(signal: Signal | None, params: RankParams, now_ms: int) -> bool:
+    """Every print for the last `stop_hours` was below the stop rate."""
+    since = signal.below_stop_since_ms if signal is not None else None
+    return (
+        params.stop_rate is not None
+        and since is not None
+        and now_ms - since >= params.stop_hours * HOUR_MS
+    )
+
+
 def exit_reason(
     r: Ranked | None, signal: Signal | None, params: RankParams, now_ms: int
 ) -> str | None:
     """Why a held pair should be closed now, or None to keep it."""
     if r is None or r.rate_8h is None:
         return "funding rate unavailable"
-    since = signal.below_stop_since_ms if signal is not None else None
-    if (
-        params.stop_rate is not None
-        and since is not None
-        and now_ms - since >= params.stop_hours * HOUR_MS
-    ):
+    if stopped(signal, params, now_ms):
         return f"funding below the stop rate {params.stop_rate}/8h for {params.stop_hours}h"
-    if r.forecast is None:
-        return None  # no history to judge by (yet): the stop above still applies
     bar = exit_bar(r, params)
+    if r.forecast is None:
+        # No history to forecast from (live reads a held pair's back as it can): judged on
+        # the venue's rate meanwhile, so a held pair is never kept blind.
+        if r.rate_8h < bar:
+            return f"rate {r.rate_8h:.6f}/8h (no forecast yet) below the exit bar {bar:.6f}/8h"
+        return None
     if r.forecast < bar:
         return f"forecast {r.forecast:.6f}/8h below the exit bar {bar:.6f}/8h"
     return None
@@ -229,6 +250,7 @@ def advise(
         reason = exit_reason(r, signals.get(r.symbol), params, now_ms)
         if reason is not None:
             out[r.symbol] = Advice("close", reason)
+            slots += 1  # the cycle closes before it opens
         else:
             kept.append(r)
             assert r.forecast is None or r.rate_8h is not None

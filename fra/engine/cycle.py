@@ -92,8 +92,6 @@ def run_cycle(app: App) -> CycleReport:
         stop.check()
         snapshot = scan(app)
         report.scanned = len(snapshot.rows)
-        found = signals(app, snapshot.rows)
-        ranked = rank_snapshot(app, snapshot, found)
         stop.check()
 
         report.halted = app.store.halt_reason()
@@ -102,9 +100,16 @@ def run_cycle(app: App) -> CycleReport:
             touched = close_all_held(app, f"halted: {report.halted}")
             report.closed += [f"{p.id} {p.perp_symbol}" for p in touched]
             report.incomplete += [p.id for p in touched if not p.state.is_final]
+        # A venue failing to bring the funding history up to date must not stop the exits:
+        # they are judged on what state.db holds; nothing is opened, and the cycle exits 5.
+        history_errors: list[VenueError] = []
+        found = signals(app, snapshot.rows, strict=False, errors=history_errors)
+        ranked = rank_snapshot(app, snapshot, found)
         held = app.store.positions([PositionState.OPEN])
         for position, reason in exits(app, held, ranked, found):
             _close(app, report, position, reason)
+        if history_errors:
+            raise history_errors[0]
 
         if report.halted is None and report.margin is MarginLevel.OK:
             _open_best(app, report, ranked, found)

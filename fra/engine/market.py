@@ -45,6 +45,7 @@ def rank_snapshot(
         held,
         app.store.halt_reason() is not None,
         signals if signals is not None else read_signals(app, snapshot.rows),
+        now_ms=app.now_ms(),
     )
 
 

@@ -102,6 +102,7 @@ def plan_open(
         row.perp_symbol in held_symbols,
         halt is not None,
         signal,
+        app.now_ms(),
     )
     limits = app.settings.risk.limits()
     exposure = sum((p.notional for p in held), Decimal(0))
@@ -173,6 +174,11 @@ def _strategy_detail(app: App, ranked: Ranked, reason: str) -> str:
         return (
             f"round-trip cost {ranked.cost:.4%} exceeds the forecast funding over"
             f" {s.min_holding_periods} periods (FRA_STRATEGY__MIN_HOLDING_PERIODS)"
+        )
+    if reason == Reason.STOPPED:
+        return (
+            f"every print for {s.stop_hours}h was below the stop rate {s.stop_funding_rate}/8h"
+            " (FRA_STRATEGY__STOP_FUNDING_RATE)"
         )
     if reason == Reason.SHORT_HISTORY:
         return (
@@ -265,7 +271,7 @@ def open_position(app: App, symbol: str | None, size_usd: Decimal | None) -> Pos
     rows = snapshot_rows(markets, app.market.funding_quotes(), app.market.tickers())
     found = signals(app, rows)
     params = app.settings.strategy.rank_params()
-    ranked = rank(rows, params, {p.perp_symbol for p in held}, False, found)
+    ranked = rank(rows, params, {p.perp_symbol for p in held}, False, found, app.now_ms())
     refusals: list[str] = []
     for candidate in ranked:
         if not candidate.eligible:

@@ -63,14 +63,21 @@ def candidates(app: App, rows: Iterable[SnapshotRow]) -> list[SnapshotRow]:
     ]
 
 
-def signals(app: App, rows: Iterable[SnapshotRow], *, strict: bool = True) -> dict[str, Signal]:
+def signals(
+    app: App,
+    rows: Iterable[SnapshotRow],
+    *,
+    strict: bool = True,
+    errors: list[VenueError] | None = None,
+) -> dict[str, Signal]:
     """The Signal of every candidate among `rows` whose settled prints over the forecast's
     lookback are all in state.db (brought up to date first), blended with the row's predicted
     rate. Candidates without a complete history are left out: no forecast.
 
     A venue error while updating the prints keeps what was stored before it; `strict` (the
     trading commands) lets it through (exit 5, the next cycle carries on), otherwise (`fra
-    rank`, a read) it is logged and the forecasts come from what state.db holds."""
+    rank`, a read; the cycle's exits) it is logged, added to `errors` when given, and the
+    forecasts come from what state.db holds."""
     s = app.settings.strategy
     params = s.forecast_params()
     wanted = candidates(app, rows)
@@ -83,6 +90,8 @@ def signals(app: App, rows: Iterable[SnapshotRow], *, strict: bool = True) -> di
     except VenueError as exc:
         if strict:
             raise
+        if errors is not None:
+            errors.append(exc)
         log.warning("funding history not brought up to date (%s): forecasts on what is stored", exc)
         if now is None:
             now = app.clock()

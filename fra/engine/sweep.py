@@ -41,7 +41,7 @@ DEFAULT_GRID = {
     "min_rate": ("0.0001", "0.0005"),
     "exit_rate": ("0",),
     "holding_periods": ("9",),
-    "max_positions": ("1",),
+    "slots": ("1",),
 }
 _SECTIONS = {
     **{name: "strategy" for name in StrategySettings.model_fields if name != "symbols"},
@@ -97,8 +97,11 @@ def _share(slots: str) -> str:
         n = int(slots)
     except ValueError:
         n = 0
-    if n < 1:
-        raise BadInput(f"--grid slots={slots}: not a whole number of positions", "give 1 or more")
+    if not 1 <= n <= 1000:
+        raise BadInput(
+            f"--grid slots={slots}: not a whole number of positions from 1 to 1000",
+            "give e.g. slots=1,2,3",
+        )
     return str((Decimal(1) / n).quantize(Decimal("0.0001"), rounding=ROUND_DOWN))
 
 
@@ -121,6 +124,14 @@ def parse_grid(texts: list[str], settings: Settings) -> dict[str, list[str]]:
             raise BadInput(
                 f"--grid {text!r} has no values",
                 "write --grid KEY=V1,V2 (e.g. min_rate=0.0001,0.0003)",
+            )
+        fraction = ("risk", "max_position_fraction")
+        if (key == "slots" and fraction in {_field(k) for k in grid}) or (
+            "slots" in grid and _field(key) == fraction
+        ):
+            raise BadInput(
+                f"--grid {key}: slots already sets max_positions and max_position_fraction",
+                "give slots, or the two settings, not both",
             )
         if _field(key) in {_field(k) for k in grid}:  # also min_rate and min_funding_rate
             raise BadInput(
