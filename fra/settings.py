@@ -30,6 +30,14 @@ if TYPE_CHECKING:
 # are expressed in it so that 1h, 4h and 8h symbols are compared on the same footing.
 
 
+def _none(value: Any) -> Any:
+    """An optional setting is switched off with an empty value, `none`, `null` or `off` (an
+    environment variable cannot be unset to mean None)."""
+    if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
+        return None
+    return value
+
+
 class StrategySettings(BaseModel):
     min_funding_rate: Decimal = Field(
         Decimal("0.0001"),
@@ -59,12 +67,12 @@ class StrategySettings(BaseModel):
         description="Weight of the venue's predicted next rate in the forecast (0 = settled only)",
     )
     stop_funding_rate: Decimal | None = Field(
-        None,
+        Decimal("-0.0003"),
         lt=0,
-        description="Close when every print for stop_hours was below this, per 8h; unset: never",
+        description="Close when every print for stop_hours was below this, per 8h; off: never",
     )
     stop_hours: int = Field(
-        24, ge=1, le=720, description="How long prints must stay below the stop rate, hours"
+        72, ge=1, le=720, description="How long prints must stay below the stop rate, hours"
     )
     min_volume_usd: Decimal = Field(
         Decimal("20000000"), ge=0, description="Minimum 24h quote volume of both legs, USD"
@@ -72,6 +80,10 @@ class StrategySettings(BaseModel):
     symbols: list[str] = Field(
         default_factory=list,
         description='Trade only these perpetuals (JSON list, e.g. ["BTC/USDT:USDT"]); empty = all',
+    )
+
+    _stop_off = field_validator("stop_funding_rate", mode="before")(
+        staticmethod(lambda v: _none(v))
     )
 
     def rank_params(self) -> RankParams:
@@ -138,6 +150,11 @@ class RiskSettings(BaseModel):
     delta_tolerance: Decimal = Field(
         Decimal("0.01"), gt=0, lt=1, description="Largest relative spot/perp quantity mismatch"
     )
+
+    @field_validator("max_position_usd", "max_total_exposure_usd", mode="before")
+    @classmethod
+    def _caps_off(cls, value: Any) -> Any:
+        return _none(value)
 
     def limits(self) -> RiskLimits:
         from fra.core.risk import RiskLimits

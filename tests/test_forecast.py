@@ -171,3 +171,12 @@ def test_forecast_and_sizing_settings_out_of_range(fra: Fra, env: dict, name: st
     result = fra("run-cycle", code=ExitCode.BAD_INPUT, **env)
     assert name in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert fra.fingerprint() == before
+
+
+@pytest.mark.parametrize("off", ["off", "", "none"])
+def test_the_stop_and_the_usd_caps_can_be_switched_off(fra: Fra, off: str) -> None:
+    on = fra.json("config")
+    assert on["strategy"]["stop_funding_rate"] == "-0.0003"
+    config = fra.json("config", FRA_STRATEGY__STOP_FUNDING_RATE=off, FRA_RISK__MAX_POSITION_USD=off)
+    assert config["strategy"]["stop_funding_rate"] is None
+    assert config["risk"]["max_position_usd"] is None
