@@ -363,3 +363,26 @@ def test_live_lost_answers_are_looked_up_in_the_history_not_resent(fra: Fra) -> 
         [(ref,)] = live.query("SELECT venue_ref FROM margin_actions WHERE kind = 'transfer'")
         assert ref == str(emu.account.transfers("MAIN_UMFUTURE")[0].tran_id)
         assert report["exit_code"] == ExitCode.OK
+
+
+def test_equity_counts_the_margin_a_top_up_added(fra: Fra, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sizes follow equity as the backtest counts it: margin moved behind a short is still the
+    account's, and so is what the spot leg gained in the rally."""
+    from fra.app import open_app
+    from fra.core.positions import HELD_STATES
+    from fra.engine.open import account_equity
+    from fra.settings import load_settings
+
+    reports = through_the_ramp(paper_rally(fra))
+    added = sum(Decimal(a["amount"]) for r in reports for a in r["margin_actions"])
+    assert added > 0
+    totals = fra.json("status")["totals"]
+    for key, value in fra.full_env().items():
+        monkeypatch.setenv(key, value)
+    with open_app(load_settings()) as app:
+        equity = account_equity(app, app.store.positions(HELD_STATES))
+        free = app.executor.free_quote()
+    # The start, plus what the position made so far (funding less fees, the hedge's P&L).
+    expected = Decimal(10_000) + Decimal(totals["unrealized_net_pnl"])
+    assert abs(equity - expected) < Decimal("0.005") * expected
+    assert free < expected - added, "the top-up left the free cash, not the equity"

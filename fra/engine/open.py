@@ -108,8 +108,7 @@ def plan_open(
     exposure = sum((p.notional for p in held), Decimal(0))
     free = app.executor.free_quote()
     per_unit = capital_needed(Decimal(1), limits.leverage, spot.taker_fee, perp.taker_fee)
-    # The capital the held positions took, at their entry: a hedged pair's price P&L nets out.
-    equity = free + exposure * per_unit
+    equity = account_equity(app, held)
     notional = (
         largest_notional(limits, exposure, free, per_unit, equity) if size_usd is None else size_usd
     )
@@ -156,6 +155,21 @@ def plan_open(
             raise BadInput(f"{row.perp_symbol}: {detail}", "use a larger --size")
         raise OpenRefused(row.perp_symbol, [Refusal("delta_tolerance", detail)])
     return OpenPlan(ranked, spot, perp, size, price)
+
+
+def account_equity(app: App, held: list[Position]) -> Decimal:
+    """What the account is worth, as the replay counts it: both wallets' free USDT, and each
+    held position's coins and its short's margin balance (isolated margin and unrealized
+    P&L) at the mark price. So margin a top-up added still counts, and sizes compound."""
+    wallets = app.executor.wallets()
+    total = wallets.spot + wallets.futures
+    for p in held:
+        margin = app.executor.perp_margin(p.perp_symbol) if p.perp_short > 0 else None
+        if margin is not None:
+            total += p.spot_held * margin.mark_price + margin.margin_balance
+        else:
+            total += p.spot_held * (p.spot_entry_price or Decimal(0))
+    return total
 
 
 def _strategy_detail(app: App, ranked: Ranked, reason: str) -> str:
