@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -150,6 +151,14 @@ def legs(fra: Fra, position_id: int = 1) -> tuple[Decimal, Decimal]:
         else:
             perp += qty if side == "sell" else -qty
     return spot, perp
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll until `condition()` holds (another process or thread got that far)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 @pytest.fixture(autouse=True)

@@ -8,14 +8,13 @@ exchange's time (clock skew handled), and `advance` moves it across funding sett
 from __future__ import annotations
 
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import T0, Fra, iso
+from conftest import T0, Fra, iso, wait_until
 
 from fra.emulator import DEFAULT_API_KEY, DEFAULT_SECRET, BinanceEmulator, EmulatedKey, Fault
 from fra.emulator.clock import EmulatorClock
@@ -257,13 +256,6 @@ def test_live_lost_answer_is_looked_up_not_resent(live: Fra, emulator: BinanceEm
     assert len(perp_posts) == 1, "the order went through; it must not be sent again"
     assert live.query("SELECT state FROM positions") == [("open",)]
     assert short_on_exchange(emulator) > 0
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_live_process_killed_with_the_perp_order_in_flight(

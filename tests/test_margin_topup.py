@@ -5,14 +5,13 @@ transfers refused, a key without transfer rights, and processes killed mid top-u
 from __future__ import annotations
 
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import T0, Fra, iso, legs
+from conftest import T0, Fra, iso, legs, wait_until
 
 from fra.emulator import DEFAULT_API_KEY, BinanceEmulator, EmulatedKey, Fault
 from fra.emulator.clock import EmulatorClock
@@ -311,13 +310,6 @@ def test_key_without_transfer_rights_doctor_warns_and_the_cycle_shrinks(fra: Fra
         assert "shrink" in [a["kind"] for a in done]
         assert live.query("SELECT state FROM positions") == [("open",)]
         assert_hedged(*exchange_legs(emu))
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_live_kill_during_add_margin_is_reconciled_added_once(

@@ -111,10 +111,8 @@ def test_rank_says_which_rate_is_which_and_what_it_would_do(fra: Fra) -> None:
 def test_a_new_listing_waits_for_a_history(fra: Fra) -> None:
     """A pair with fewer settled prints than the forecast needs (MIN_PRINTS) is not opened,
     however much its first prints pay: here a listing on day 5 paying 0.2 %/8h."""
-    defaults(fra).set(FRA_STRATEGY__MIN_VOLUME_USD="0", FRA_STRATEGY__FORECAST_HALF_LIFE_HOURS="8")
     start = int(T0.timestamp() * 1000)
-    funding = ["exchange,symbol,funding_time_ms,funding_rate,interval_hours"]
-    bars = ["exchange,symbol,market,open_time_ms,open,high,low,close,volume"]
+    funding, bars = [], []
     for i in range(-3, 30):
         t = start + i * H8
         for market in ("perp", "spot"):
@@ -124,18 +122,7 @@ def test_a_new_listing_waits_for_a_history(fra: Fra) -> None:
         funding.append(f"binance,BTCUSDT,{t},0.00001,8")
         if i >= 15:
             funding.append(f"binance,NEWUSDT,{t},0.002,8")
-    (fra.workdir / "f.csv").write_text("\n".join(funding) + "\n")
-    (fra.workdir / "b.csv").write_text("\n".join(bars) + "\n")
-    fra("history", "import", "f.csv")
-    fra("history", "import", "b.csv")
-    settings = load_settings(
-        db=fra.db,
-        venue="simulated",
-        history_db=fra.workdir / "history.db",
-        strategy={"min_volume_usd": "0", "forecast_half_life_hours": 8},
-    )
-    day = 24 * 3_600_000
-    report = backtest(settings, "binance", None, start, start + 10 * day)
+    report = _replay(fra, funding, bars, forecast_half_life_hours=8)
     [trade, *_] = report.results["strategy"].trades
     assert trade.symbol == "NEW/USDT:USDT"
     assert trade.opened_ms == start + (15 + MIN_PRINTS - 1) * H8, "opened at its third print"
