@@ -1,6 +1,7 @@
-"""Which perpetual pays best net of costs, and why the others were filtered out.
+"""Which perpetual is expected to pay best net of costs, why the others were filtered out, and
+when a held one is closed or given up for a better one.
 
-One implementation, used by `fra rank`, `fra open`, `fra run-cycle` (and the backtest later).
+One implementation, used by `fra rank`, `fra open`, `fra run-cycle` and `fra backtest`.
 """
 
 from __future__ import annotations
