@@ -17,20 +17,19 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from shared_history import DATA, imported_history
+
 from fra.core.backtest import Series, run
 from fra.core.performance import figures
 from fra.engine import backtest as engine
 from fra.settings import Settings, load_settings
-from fra.store.history import HistoryStore
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 T = TypeVar("T")
 SINCE, UNTIL = "2020-01-01", "2026-02-25"  # the price bars end on 2026-02-25
 
@@ -65,20 +64,16 @@ def real(repeat: int) -> None:
     if not (DATA / "prices_8h.csv.gz").exists():
         print(f"real history: skipped, {DATA} is absent")
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FRA_")}
-        env |= {"FRA_DB": f"{tmp}/state.db", "FRA_HISTORY_DB": f"{tmp}/history.db"}
-        for name in ("funding.csv.gz", "prices_8h.csv.gz"):
-            took = fra("history", "import", str(DATA / name), env=env)
-            print(f"import {name}: {took:.1f} s (once)")
+    with imported_history() as (tmp, env):
         walls = [
             fra("backtest", "--from", SINCE, "--to", UNTIL, "--json", env=env)
             for _ in range(repeat)
         ]
-        settings_ = load_settings(db=Path(tmp) / "state.db", history_db=Path(tmp) / "history.db")
-        store = HistoryStore.open(settings_.history_path)
-        (series, _), load = timed(lambda: engine.load(store, "binance", None, ms(SINCE), ms(UNTIL)))
-        store.close()
+        settings_ = load_settings(db=tmp / "state.db", history_db=tmp / "history.db")
+        # As the command loads it: with the forecast's warm-up before the period.
+        (series, _), load = timed(
+            lambda: engine.load_history(settings_, "binance", None, ms(SINCE), ms(UNTIL))
+        )
         phases = replay(series, settings_, ms(SINCE), ms(UNTIL))
     events = sum(len(s.settlements) for s in series)
     bars = sum(len(s.perp_bars) + len(s.spot_bars) for s in series)

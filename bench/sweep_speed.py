@@ -23,11 +23,11 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from shared_history import DATA, imported_history
+
 SINCE, UNTIL = "2020-01-01", "2026-02-25"  # the price bars end on 2026-02-25
 GRID = ["--grid", "min_rate=0.0001,0.0002,0.0003,0.0005",
         "--grid", "holding_periods=3,9,21,45"]  # fmt: skip
@@ -78,11 +78,7 @@ def main() -> None:
     if not (DATA / "prices_8h.csv.gz").exists():
         print(f"real history: skipped, {DATA} is absent")
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FRA_")}
-        env |= {"FRA_DB": f"{tmp}/state.db", "FRA_HISTORY_DB": f"{tmp}/history.db"}
-        for name in ("funding.csv.gz", "prices_8h.csv.gz"):
-            fra(["-m", "fra"], ["history", "import", str(DATA / name)], env)
+    with imported_history() as (_tmp, env):
         sweep = ["backtest", "--sweep", "--from", SINCE, "--to", UNTIL, *GRID, "--json"]
         runs = {
             "--workers 1": (["-m", "fra"], [*sweep, "--workers", "1"]),
