@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import typer
 
-from fra.commands.common import JsonOption, guarded, print_json, settings
+from fra.commands.common import JsonOption, day_ms, guarded, print_json, settings
+
+
+def parse_limit(text: str) -> int:
+    from fra.errors import BadInput
+
+    # Parsed here, not by typer, so a bad value gets fra's one-line error and exit 2.
+    if not text.strip().isdecimal() or int(text) < 1:
+        raise BadInput(f"--limit {text!r} is not a positive whole number", "e.g. --limit 20")
+    return min(int(text), 2**63 - 1)  # SQLite's largest integer: more than any file holds
 
 
 def positions(
     ctx: typer.Context,
     state: str = typer.Option(
         "all", "--state", help="open (opening/open/closing), closed (closed/unwound/failed), all"
+    ),
+    limit: str | None = typer.Option(
+        None, "--limit", help="Only the newest N positions (after --state and --since)."
+    ),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="Only positions still held or closed on or after this date (YYYY-MM-DD, UTC).",
     ),
     as_json: bool = JsonOption,
 ) -> None:
@@ -25,9 +42,11 @@ def positions(
         groups = {"open": list(HELD_STATES), "closed": list(FINAL_STATES), "all": None}
         if state not in groups:
             raise BadInput(f"unknown --state {state!r}", "use open, closed or all")
+        count = None if limit is None else parse_limit(limit)
+        since_ms = None if since is None else day_ms(since, "--since")
         with open_app(settings(ctx)) as app:
             snapshot = app.store.latest_snapshot()
-            found = app.store.positions(groups[state])
+            found = app.store.positions(groups[state], since_ms=since_ms, limit=count)
             now = app.now_ms()
         rows = [position_dict(p, snapshot, now) for p in found]
         if as_json:

@@ -16,8 +16,7 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     def body() -> None:
         from fra.app import open_app
         from fra.commands.render import position_dict
-        from fra.core.positions import HELD_STATES, PositionState
-        from fra.core.valuation import valued_pnl
+        from fra.core.positions import HELD_STATES
         from fra.store.paper import PaperAccount
 
         s = settings(ctx)
@@ -26,16 +25,13 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
             now = app.now_ms()
             snapshot = store.latest_snapshot()
             held = store.positions(HELD_STATES)
-            closed = store.positions(
-                [PositionState.CLOSED, PositionState.UNWOUND, PositionState.FAILED]
-            )
+            closed, realized = store.realized_totals()
             cycle = store.last_cycle()
             ratios = store.last_margin_ratios()
             halt = store.halt_reason()
             cash = PaperAccount(store, s.paper.starting_balance).balance("USDT")
             label = app.venue_label
         rows = [position_dict(p, snapshot, now) for p in held]
-        realized = sum((valued_pnl(p, None).net for p in closed), Decimal(0))
         unrealized = sum((r["net_pnl"] for r in rows), Decimal(0))
         funding = sum((r["funding"] for r in rows), Decimal(0))
         fees = sum((r["fees"] for r in rows), Decimal(0))
@@ -68,7 +64,7 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
                 "fees": fees,
                 "unrealized_net_pnl": unrealized,
                 "realized_net_pnl": realized,
-                "closed_positions": len(closed),
+                "closed_positions": closed,
                 "paper_cash": cash,
             },
         }
@@ -101,7 +97,7 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
             line(
                 f"Totals: {len(held)} open, exposure {money(exposure)} USDT, funding"
                 f" {money(funding, 4)}, fees {money(fees, 4)}, unrealized net {money(unrealized)};"
-                f" realized net {money(realized)} over {len(closed)} closed; paper cash"
+                f" realized net {money(realized)} over {closed} closed; paper cash"
                 f" {money(cash)} USDT"
             )
         )

@@ -1,7 +1,9 @@
 """A hedged position, its lifecycle, and its accounting, all derived from its fills.
 
 Nothing about quantities, prices, fees or P&L is stored on the position itself: it is computed
-from the orders' fills and the funding payments, so there is one source of truth.
+from the orders' fills and the funding payments, so there is one source of truth. The one copy:
+when a position becomes final (it never changes after), the store keeps its realized P&L as
+derived from those fills, so that a long history is summed without being rebuilt.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from pathlib import Path
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -255,4 +256,30 @@ def m005_funding_prints(db: Database) -> None:
             until_ms INTEGER NOT NULL
         );
         """,
+    )
+
+
+@migrations()
+def m006_realized_totals(db: Database) -> None:
+    # A final position (closed, unwound, failed) never changes, so its realized P&L is derived
+    # from its fills and funding once, when it becomes final, and kept beside it: `fra status`
+    # then sums the stored nets instead of rebuilding every closed position from its fills.
+    # The net is kept as well as its parts so that the sum reads one column. The store writes
+    # them in the transaction that makes the position final (fra/store/db.py); positions
+    # already final are back-filled here, the same way.
+    for column in (
+        "realized_spot_pnl",
+        "realized_perp_pnl",
+        "realized_funding",
+        "realized_fees",
+        "realized_net",
+    ):
+        db.execute(f"ALTER TABLE positions ADD COLUMN {column} TEXT")
+    from fra.store.db import Store  # here: db.py imports this module
+
+    final = db.execute(
+        "SELECT id FROM positions WHERE state IN ('closed', 'unwound', 'failed') ORDER BY id"
+    )
+    Store(db, Path(db.conn.execute("PRAGMA database_list").fetchone()[2])).store_realized(
+        [position_id for (position_id,) in final]
     )
