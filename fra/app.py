@@ -5,16 +5,18 @@ Everything below (engine, venues) receives them as arguments; commands call `ope
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from fra.engine.interrupts import StopFlag
 from fra.errors import BadInput, Refused, from_venue
-from fra.settings import Settings
+from fra.settings import SIM_LATEST_MS, Settings
 from fra.store.db import Store
 from fra.venues.base import VenueError
 
@@ -52,6 +54,30 @@ def sim_clock(settings: Settings, anchor_ms: int) -> Callable[[], int]:
     return lambda: anchor_ms + int((wall_ms() - anchor_ms) * speed)
 
 
+def _check_sim_clock(now_ms: int, latest_ms: int | None, settings: Settings) -> None:
+    """A sped-up clock that ran past 2100 is refused (the market is not defined there); one
+    behind what the state file holds is allowed (reproducing a case) but said: positions would
+    close before they opened and funding would settle out of order."""
+    if now_ms >= SIM_LATEST_MS:
+        raise BadInput(
+            f"the simulated clock has run past 2100 (FRA_SIM__SPEEDUP={settings.sim.speedup:g}"
+            " since the state file was created)",
+            "lower FRA_SIM__SPEEDUP and start a new state file (--db or FRA_DB)",
+        )
+    if latest_ms is not None and now_ms < latest_ms:
+        logging.getLogger("fra").warning(
+            "the simulated clock (%s) is earlier than the latest time the state file holds (%s):"
+            " positions may close before they opened; set FRA_SIM__NOW later or use another"
+            " state file",
+            _utc(now_ms),
+            _utc(latest_ms),
+        )
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 @dataclass
 class App:
     settings: Settings
@@ -63,7 +89,9 @@ class App:
     def clock(self) -> Callable[[], int]:
         if not self.settings.simulated:
             return wall_ms
-        return sim_clock(self.settings, self.store.created_ms)
+        clock = sim_clock(self.settings, self.store.created_ms)
+        _check_sim_clock(clock(), self.store.latest_ms(), self.settings)
+        return clock
 
     @cached_property
     def market(self) -> MarketData:

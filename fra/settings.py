@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -30,6 +31,14 @@ if TYPE_CHECKING:
 # are expressed in it so that 1h, 4h and 8h symbols are compared on the same footing.
 
 
+# More USDT than exist: a larger amount is a typo, and 1e400 overflows the sizing arithmetic.
+MONEY_MAX = Decimal("1e12")
+# Times the simulated market may be set to: perpetual swaps began in 2016 (a year of slack for
+# warm-ups), and a clock past 2100 is a typo or a runaway FRA_SIM__SPEEDUP.
+SIM_EARLIEST_MS = 1_420_070_400_000  # 2015-01-01
+SIM_LATEST_MS = 4_102_444_800_000  # 2100-01-01
+
+
 def _none(value: Any) -> Any:
     """An optional setting is switched off with an empty value, `none`, `null` or `off` (an
     environment variable cannot be unset to mean None)."""
@@ -41,10 +50,14 @@ def _none(value: Any) -> Any:
 class StrategySettings(BaseModel):
     min_funding_rate: Decimal = Field(
         Decimal("0.0001"),
+        ge=-1,
+        le=1,
         description="Open only when the forecast rate is above this, per 8h (0.0001 = 0.01 %)",
     )
     exit_funding_rate: Decimal = Field(
         Decimal("-0.0001"),
+        ge=-1,
+        le=1,
         description="Close when the forecast falls below this, less the exit cost spread over"
         " the horizon, per 8h",
     )
@@ -68,6 +81,7 @@ class StrategySettings(BaseModel):
     )
     stop_funding_rate: Decimal | None = Field(
         Decimal("-0.0003"),
+        ge=-1,
         lt=0,
         description="Close when every print for stop_hours was below this, per 8h; off: never",
     )
@@ -183,7 +197,7 @@ class RiskSettings(BaseModel):
 
 class PaperSettings(BaseModel):
     starting_balance: Decimal = Field(
-        Decimal("10000"), gt=0, description="Paper account's starting USDT"
+        Decimal("10000"), gt=0, le=MONEY_MAX, description="Paper account's starting USDT"
     )
     fill_delay_ms: int = Field(
         0, ge=0, description="Pause before each paper fill (exercises interruption handling)"
@@ -208,6 +222,18 @@ class SimSettings(BaseModel):
         " (lag-1 autocorrelation ~0.75), 1 as jumpy as the noisiest real venues (~0.3)",
     )
 
+    _now_off = field_validator("now", mode="before")(staticmethod(lambda v: _none(v)))
+
+    @field_validator("now")
+    @classmethod
+    def _now_plausible(cls, now: datetime | None) -> datetime | None:
+        if now is None:
+            return None
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)  # the whole tool speaks UTC, not the machine's zone
+        sim_time(int(now.timestamp() * 1000), f"the simulated clock ({now:%Y-%m-%d %H:%M} UTC)")
+        return now
+
     @field_validator("shocks")
     @classmethod
     def _shocks_parse(cls, shocks: list[str]) -> list[str]:
@@ -216,7 +242,7 @@ class SimSettings(BaseModel):
             from fra.venues.simulated import parse_shock
 
             for text in shocks:
-                parse_shock(text)
+                sim_time(parse_shock(text).start_ms, f"shock {text!r}")
         return shocks
 
     @model_validator(mode="after")
@@ -235,8 +261,18 @@ class SimSettings(BaseModel):
         return self
 
 
+def sim_time(when_ms: int, what: str) -> None:
+    """A ValueError unless the simulated market may be set to `when_ms`."""
+    if not SIM_EARLIEST_MS <= when_ms < SIM_LATEST_MS:
+        raise ValueError(
+            f"{what} is not between 2015 and 2100; give an ISO time such as 2026-03-01T00:00:00Z"
+        )
+
+
 class BacktestSettings(BaseModel):
-    capital: Decimal = Field(Decimal("10000"), gt=0, description="Starting capital, USDT")
+    capital: Decimal = Field(
+        Decimal("10000"), gt=0, le=MONEY_MAX, description="Starting capital, USDT"
+    )
     spot_fee: Decimal = Field(
         Decimal("0.001"), ge=0, lt=1, description="Spot taker fee (Binance's base rate)"
     )
@@ -318,6 +354,16 @@ class Settings(BaseSettings):
     paper: PaperSettings = PaperSettings()
     sim: SimSettings = SimSettings()
 
+    @field_validator("venue_url", mode="before")
+    @classmethod
+    def _venue_url_off(cls, value: Any) -> Any:
+        return _none(value)
+
+    @field_validator("venue_url")
+    @classmethod
+    def _venue_url_http(cls, url: str | None) -> str | None:
+        return None if url is None else http_url(url)
+
     @field_validator("venue")
     @classmethod
     def _venue_known(cls, venue: str) -> str:
@@ -360,6 +406,33 @@ class Settings(BaseSettings):
     @property
     def log_path(self) -> Path:
         return self.log_file or self.db_path.with_name(self.db_path.name + ".log.jsonl")
+
+
+def http_url(url: str) -> str:
+    """`url` if it is an http(s) base address requests can be sent to, else a ValueError
+    saying what is wrong with it: caught here, it is a setting to fix (exit 2), where at the
+    first request it would look like an exchange that is down (exit 5, retried for ever)."""
+    example = "http://127.0.0.1:8765"
+    url = url.strip()
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ValueError(f"has spaces or control characters; give a plain URL such as {example}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is what checks it
+    except ValueError as exc:
+        raise ValueError(f"is not a URL ({exc}); give one like {example}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"is not an http or https URL with a host; give one like {example}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "holds a user name or password, which `fra status` and the state file would show;"
+            f" give the address alone, such as {example}"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(
+            f"has a ?query or #fragment; give the base address alone, such as {example}"
+        )
+    return url
 
 
 @cache

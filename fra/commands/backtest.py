@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,11 @@ if TYPE_CHECKING:
     from fra.engine.sweep import Combination
     from fra.settings import Settings
 
+DAY_MS = 86_400_000
+# A pool of processes beyond this only queues on the cores and multiplies memory; a grid beyond
+# this many combinations is hours of replays per 1,000, and its list alone can exhaust memory.
+MAX_WORKERS = 256
+MAX_COMBINATIONS = 10_000
 FIGURES = ["Net/yr", "Total", "Vol/yr", "Sharpe", "Max DD", "Funding", "Fees", "Trades",
            "In market", "Deployed"]  # fmt: skip
 
@@ -32,6 +38,31 @@ def _period(text: str, option: str) -> tuple[int, int]:
     if a >= b:
         raise BadInput(f"{option} {text!r} ends before it starts", "give FROM before TO")
     return a, b
+
+
+def _within_history(
+    period: tuple[int, int], start: str, end: str, exchange: str, s: Settings
+) -> None:
+    """Refuse a period reaching before perpetual swaps existed or past today (the bounds of
+    `fra history fetch`): there is no history there, and the simulated market would compute
+    every bar of it (millennia, for a mistyped year)."""
+    from fra.app import sim_clock, wall_ms
+    from fra.engine.fetch import EARLIEST_MS, SIM
+    from fra.errors import BadInput
+
+    since_ms, until_ms = period
+    if since_ms < EARLIEST_MS:
+        raise BadInput(
+            f"{start} is before any exchange had perpetual swaps",
+            f"give a start on {_date(EARLIEST_MS)} or later",
+        )
+    now_ms = sim_clock(s, wall_ms())() if exchange == SIM else wall_ms()
+    tomorrow_ms = (now_ms // DAY_MS + 1) * DAY_MS
+    if until_ms > tomorrow_ms:
+        raise BadInput(
+            f"{end} is in the future: there is no history there yet",
+            f"give an end on {_date(tomorrow_ms)} or earlier (it is {_date(now_ms)} now)",
+        )
 
 
 def _pc(x: float | None) -> str:
@@ -106,6 +137,11 @@ def backtest(
                 f"--workers {workers}: no process to replay in",
                 "give 1 or more (1 replays in this process)",
             )
+        if workers is not None and workers > MAX_WORKERS:
+            raise BadInput(
+                f"--workers {workers}: more processes than a sweep can use",
+                f"give at most {MAX_WORKERS}; more than the CPU cores only wait their turn",
+            )
         if sweep and chart:
             raise BadInput("--chart draws one replay, not a sweep", "drop --chart or --sweep")
         if chart and not chart.parent.is_dir():
@@ -118,10 +154,17 @@ def backtest(
             raise BadInput("--from and --to are required", "give both, as YYYY-MM-DD")
         period = _period(train, "--train") if train else (
             day_ms(since, "--from"), day_ms(until, "--to"))  # fmt: skip
+        if train:
+            _within_history(period, f"--train {train}", f"--train {train}", exchange.lower(), s)
+        else:
+            _within_history(period, f"--from {since}", f"--to {until}", exchange.lower(), s)
         if sweep:
             periods = {"train": period}
             if test:
                 periods["test"] = _period(test, "--test")
+                _within_history(
+                    periods["test"], f"--test {test}", f"--test {test}", exchange.lower(), s
+                )
                 (a, b), (c, d) = periods["train"], periods["test"]
                 if c < b and a < d:
                     raise BadInput(
@@ -234,9 +277,15 @@ def _sweep(
     import sys
 
     from fra.engine.sweep import choice_drawdown, parse_grid, sweep, within
-    from fra.errors import Interrupted
+    from fra.errors import BadInput, Interrupted
 
     grid = parse_grid(grid_texts, s)
+    combinations = math.prod(len(values) for values in grid.values())
+    if combinations > MAX_COMBINATIONS:
+        raise BadInput(
+            f"--grid makes {combinations:,} combinations, more than {MAX_COMBINATIONS:,}",
+            "give fewer values per key, or sweep in stages",
+        )
     progress = None
     shown: list[int] = []
     if not as_json and sys.stderr.isatty():

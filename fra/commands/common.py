@@ -36,7 +36,11 @@ def settings(ctx: typer.Context, **overrides: Any) -> Settings:
 
 
 def fail(exc: FraError) -> typer.Exit:
-    print(f"error: {exc}", file=sys.stderr)
+    from fra.core.text import escaped
+
+    # Messages quote what was typed: a newline or escape sequence in it must not break the
+    # one-line error cron mails, nor steer the terminal.
+    print(f"error: {escaped(str(exc))}", file=sys.stderr)
     return typer.Exit(int(exc.exit_code))
 
 

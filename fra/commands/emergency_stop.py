@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from fra.commands.common import guarded, raise_if_incomplete, settings
+from fra.core.text import REASON_MAX, one_line
 from fra.errors import BadInput
 
 EMERGENCY_LOCK_WAIT = 120.0
@@ -12,7 +13,11 @@ EMERGENCY_LOCK_WAIT = 120.0
 
 def emergency_stop(
     ctx: typer.Context,
-    reason: str = typer.Option("manual", "--reason", help="Why, recorded with the halt."),
+    reason: str = typer.Option(
+        "manual",
+        "--reason",
+        help=f"Why, recorded with the halt (one line, up to {REASON_MAX} characters).",
+    ),
 ) -> None:
     """Halt opening at once, then close every position; cycles open nothing until `fra resume`."""
 
@@ -23,18 +28,21 @@ def emergency_stop(
         from fra.engine.interrupts import deferred_signals
         from fra.engine.safety import close_all_held, halt
 
-        if not reason.strip():
+        # Cleaned, not refused: a stop must not fail on how its reason is written. What is
+        # stored is shown by `fra status` and in the log, so it must not steer a terminal.
+        said = one_line(reason, REASON_MAX)
+        if not said:
             raise BadInput("--reason is empty", "say why, e.g. --reason 'exchange incident'")
         s = settings(ctx)
         setup_logging(s)
         with open_app(s) as app:
             # The halt is one committed write: even a cycle running now will not open after it.
-            halt(app, reason)
-            print(f"HALTED: {reason}")
+            halt(app, said)
+            print(f"HALTED: {said}")
         with cycle_lock(s, EMERGENCY_LOCK_WAIT), open_app(s) as app, deferred_signals(app.stop):
             # Signals wait: an emergency stop interrupted half-way would leave single legs.
             app.ready(opening=False)
-            closed = close_all_held(app, f"emergency stop: {reason}")
+            closed = close_all_held(app, f"emergency stop: {said}")
         for p in closed:
             print(describe(p))
         print(f"closed {len(closed)} positions; `fra resume` allows opening again")

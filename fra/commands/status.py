@@ -31,6 +31,8 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
             halt = store.halt_reason()
             cash = PaperAccount(store, s.paper.starting_balance).balance("USDT")
             label = app.venue_label
+            # The file's venue, not FRA_VENUE's: a simulated file is shown so when it is unset.
+            simulated = app.settings.simulated
         rows = [position_dict(p, snapshot, now) for p in held]
         unrealized = sum((r["net_pnl"] for r in rows), Decimal(0))
         funding = sum((r["funding"] for r in rows), Decimal(0))
@@ -40,7 +42,7 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         data = {
             "mode": s.mode,
             "venue": label,
-            "simulated": s.venue == "simulated",
+            "simulated": simulated,
             "state_file": str(s.db_path),
             "halted": halt is not None,
             "halt_reason": halt,

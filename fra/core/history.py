@@ -11,9 +11,19 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
+from fra.core.text import first_unsafe
+
 SECOND_MS = 1000
 HOUR_MS = 3_600_000
 QUOTES = ("USDT", "USDC", "FDUSD", "BUSD")
+# What a row may hold. Exchanges cap funding at a few % per interval, so beyond 100 % is a unit
+# mistake (percent for a fraction) or damage; prices beyond these meet no listed coin, and a
+# number like 1e400 would turn into an infinity in the replay's float figures.
+RATE_LIMIT = Decimal(1)
+PRICE_MIN, PRICE_MAX = Decimal("1e-12"), Decimal("1e9")
+VOLUME_MAX = Decimal("1e20")  # coins in one bar: above any token's whole supply
+INTERVAL_MAX = 24  # hours between settlements; exchanges settle every 1 to 8
+NAME_MAX = 64
 
 
 class HistoryError(ValueError):
@@ -118,7 +128,7 @@ def archive_symbol(filename: str) -> str | None:
 
 def unify(exchange: str, symbol: str, perpetual: bool) -> str:
     """An exchange's own id (BTCUSDT; Bybit's BTCPERP is USDC-settled) in unified form."""
-    symbol = symbol.strip()
+    symbol = _name(symbol, "symbol")
     if "/" in symbol:
         base, _, rest = symbol.partition("/")
         quote, _, settle = rest.partition(":")
@@ -140,17 +150,59 @@ def unify(exchange: str, symbol: str, perpetual: bool) -> str:
     return f"{base}/{quote}:{quote}" if perpetual else f"{base}/{quote}"
 
 
-def _decimal(value: str, column: str, where: str, *, positive: bool = False) -> Decimal:
+def _name(value: str, column: str, where: str = "") -> str:
+    """An exchange or symbol name, stripped: plain text, as it is stored and shown."""
+    value = value.strip()
+    at = f"{where}: " if where else ""
+    bad = first_unsafe(value)
+    if bad is not None:
+        raise HistoryError(
+            f"{at}{column} {value[:NAME_MAX]!r} holds the control character {bad!r}",
+            "names are plain text: fix the file or the option",
+        )
+    if not value or len(value) > NAME_MAX:
+        raise HistoryError(
+            f"{at}{column} {value[:NAME_MAX]!r} is empty or longer than {NAME_MAX} characters",
+            "give a name such as binance or BTCUSDT",
+        )
+    return value
+
+
+def _decimal(value: str, column: str, where: str) -> Decimal:
     try:
         number = Decimal(value)
     except InvalidOperation:
         raise HistoryError(f"{where}: {column} {value!r} is not a number", "fix the row") from None
-    if not number.is_finite() or (positive and number <= 0):
+    if not number.is_finite():
+        raise HistoryError(f"{where}: {column} {value!r} must be a finite number", "fix the row")
+    return number
+
+
+def _rate(value: str, column: str, where: str) -> Decimal:
+    rate = _decimal(value, column, where)
+    if abs(rate) > RATE_LIMIT:
         raise HistoryError(
-            f"{where}: {column} {value!r} must be a {'positive ' if positive else ''}number",
+            f"{where}: {column} {value!r} is beyond ±{RATE_LIMIT} per interval",
+            "rates are fractions per interval (0.0001 = 0.01 %): fix the row",
+        )
+    return rate
+
+
+def _price(value: str, column: str, where: str) -> Decimal:
+    price = _decimal(value, column, where)
+    if not PRICE_MIN <= price <= PRICE_MAX:
+        raise HistoryError(
+            f"{where}: {column} {value!r} is not a price from 1e-12 to 1e9",
             "fix the row",
         )
-    return number
+    return price
+
+
+def _volume(value: str, where: str) -> Decimal:
+    volume = _decimal(value, "volume", where)
+    if not 0 <= volume <= VOLUME_MAX:
+        raise HistoryError(f"{where}: volume {value!r} is not from 0 to 1e20 coins", "fix the row")
+    return volume
 
 
 def _time_ms(value: str, column: str, where: str) -> int:
@@ -175,8 +227,11 @@ def _hours(value: str, where: str) -> int | None:
         hours = float(value)
     except ValueError:
         hours = -1.0
-    if hours <= 0 or hours != int(hours):
-        raise HistoryError(f"{where}: interval_hours {value!r} is not a whole number", "fix it")
+    if not 0 < hours <= INTERVAL_MAX or hours != int(hours):
+        raise HistoryError(
+            f"{where}: interval_hours {value!r} is not a whole number from 1 to {INTERVAL_MAX}",
+            "fix it",
+        )
     return int(hours)
 
 
@@ -195,6 +250,8 @@ def parse(
     if header is None:
         raise HistoryError(f"{source} is empty", f"give a CSV file with a header: {FORMAT_HELP}")
     kind = detect_format(header)
+    if exchange is not None:
+        exchange = _name(exchange, "--exchange")
     index = {c.strip().lower(): i for i, c in enumerate(header)}
     lines = _numbered(it, len(header), source)
     if kind == "bars":
@@ -227,17 +284,17 @@ def _funding_long(lines: Iterable[tuple[str, list]], index: dict[str, int]) -> I
     i_t, i_r = index["funding_time_ms"], index["funding_rate"]
     i_h, i_m = index.get("interval_hours"), index.get("mark_price")
     for where, row in lines:
-        exchange = row[i_ex].strip().lower()
+        exchange = _name(row[i_ex], "exchange", where).lower()
         mark = row[i_m].strip() if i_m is not None else ""
         yield (
             where,
             FundingRecord(
                 exchange=exchange,
-                symbol=unify(exchange, row[i_sym], perpetual=True),
+                symbol=unify(exchange, _name(row[i_sym], "symbol", where), perpetual=True),
                 time_ms=_to_second(_time_ms(row[i_t], "funding_time_ms", where)),
-                rate=_decimal(row[i_r], "funding_rate", where),
+                rate=_rate(row[i_r], "funding_rate", where),
                 interval_hours=_hours(row[i_h], where) if i_h is not None else None,
-                mark_price=_decimal(mark, "mark_price", where, positive=True) if mark else None,
+                mark_price=_price(mark, "mark_price", where) if mark else None,
             ),
         )
 
@@ -254,7 +311,7 @@ def _archive(
                 exchange=exchange,
                 symbol=perp,
                 time_ms=_to_second(_time_ms(row[i_t], "calc_time", where)),
-                rate=_decimal(row[i_r], "last_funding_rate", where),
+                rate=_rate(row[i_r], "last_funding_rate", where),
                 interval_hours=_hours(row[i_h], where),
                 mark_price=None,
             ),
@@ -264,26 +321,26 @@ def _archive(
 def _bars(lines: Iterable[tuple[str, list]], index: dict[str, int]) -> Iterator:
     i = {c: index[c] for c in BARS_LONG}
     for where, row in lines:
-        exchange = row[i["exchange"]].strip().lower()
+        exchange = _name(row[i["exchange"]], "exchange", where).lower()
         market = row[i["market"]].strip().lower()
         if market not in ("spot", "perp"):
             raise HistoryError(f"{where}: market {market!r} is neither spot nor perp", "fix it")
-        o, h, lo, c = (
-            _decimal(row[i[k]], k, where, positive=True) for k in ("open", "high", "low", "close")
-        )
+        o, h, lo, c = (_price(row[i[k]], k, where) for k in ("open", "high", "low", "close"))
         if not (lo <= min(o, c) and h >= max(o, c)):
             raise HistoryError(f"{where}: high/low do not contain open/close", "fix the row")
         yield (
             where,
             Bar(
                 exchange=exchange,
-                symbol=unify(exchange, row[i["symbol"]], perpetual=market == "perp"),
+                symbol=unify(
+                    exchange, _name(row[i["symbol"]], "symbol", where), perpetual=market == "perp"
+                ),
                 open_time_ms=_time_ms(row[i["open_time_ms"]], "open_time_ms", where),
                 open=o,
                 high=h,
                 low=lo,
                 close=c,
-                volume=_decimal(row[i["volume"]], "volume", where),
+                volume=_volume(row[i["volume"]], where),
             ),
         )
 

@@ -148,6 +148,10 @@ def margin_check(app: App) -> MarginReport:
 
 
 def halt(app: App, reason: str) -> None:
+    from fra.core.text import REASON_MAX, one_line
+
+    # `fra status` and the log show it: one line that cannot steer a terminal.
+    reason = one_line(reason, REASON_MAX)
     with app.store.tx():
         app.store.set_meta("halt_reason", reason)
         app.store.set_meta("halted_ms", str(app.now_ms()))

@@ -144,6 +144,17 @@ class Store:
         """The reason trading was halted, or None when it is not halted."""
         return self.meta("halt_reason")
 
+    def latest_ms(self) -> int | None:
+        """The latest time the venue's clock has put in this file (a snapshot, a cycle, a
+        position's or an order's change), or None when it holds none."""
+        found = self.conn.execute(
+            "SELECT MAX(t) FROM (SELECT MAX(taken_ms) AS t FROM snapshots"
+            " UNION ALL SELECT MAX(started_ms) FROM cycles"
+            " UNION ALL SELECT MAX(COALESCE(closed_ms, opened_ms, created_ms)) FROM positions"
+            " UNION ALL SELECT MAX(updated_ms) FROM orders)"
+        ).fetchone()[0]
+        return None if found is None else int(found)
+
     # -- venue cache ---------------------------------------------------------------------
 
     def cached(self, venue: str, kind: str) -> tuple[int, bytes] | None:
