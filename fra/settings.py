@@ -37,6 +37,8 @@ MONEY_MAX = Decimal("1e12")
 # warm-ups), and a clock past 2100 is a typo or a runaway FRA_SIM__SPEEDUP.
 SIM_EARLIEST_MS = 1_420_070_400_000  # 2015-01-01
 SIM_LATEST_MS = 4_102_444_800_000  # 2100-01-01
+SHOCK_PRICE_MAX = 10.0  # +1000 %
+SHOCK_MS_MAX = 365 * 24 * 3_600_000
 
 
 def _none(value: Any) -> Any:
@@ -242,7 +244,15 @@ class SimSettings(BaseModel):
             from fra.venues.simulated import parse_shock
 
             for text in shocks:
-                sim_time(parse_shock(text).start_ms, f"shock {text!r}")
+                shock = parse_shock(text)
+                sim_time(shock.start_ms, f"shock {text!r}")
+                # Beyond these a shock is a typo, not an event: prices of 1e300, a year-long
+                # squeeze.
+                if shock.price_move > SHOCK_PRICE_MAX or shock.duration_ms > SHOCK_MS_MAX:
+                    raise ValueError(
+                        f"shock {text!r} moves the price more than +1000 % or lasts more than"
+                        " a year; give e.g. price=+35%:hours=24"
+                    )
         return shocks
 
     @model_validator(mode="after")

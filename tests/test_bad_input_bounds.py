@@ -203,6 +203,8 @@ def test_an_empty_venue_url_means_unset(fra: Fra) -> None:
         ({"FRA_SIM__NOW": "2100-01-01T00:00:00Z"}, ["FRA_SIM__NOW", "2100"]),
         ({"FRA_SIM__SHOCKS": '["ETH/USDT:USDT@1970-01-01T00:00:00Z:price=+5%"]'},
          ["FRA_SIM__SHOCKS", "1970-01-01", "between 2015 and 2100"]),
+        ({"FRA_SIM__SHOCKS": f'["{ETH}@{iso(T0)}:price=+1e300%"]'}, ["FRA_SIM__SHOCKS", "+1000 %"]),
+        ({"FRA_SIM__SHOCKS": f'["{ETH}@{iso(T0)}:funding=0.001:hours=8761"]'}, ["a year"]),
         ({"FRA_STRATEGY__MIN_FUNDING_RATE": "1e400"}, ["FRA_STRATEGY__MIN_FUNDING_RATE"]),
         ({"FRA_STRATEGY__STOP_FUNDING_RATE": "-2"}, ["FRA_STRATEGY__STOP_FUNDING_RATE"]),
         ({"FRA_PAPER__STARTING_BALANCE": "1e400"}, ["FRA_PAPER__STARTING_BALANCE"]),
