@@ -2,11 +2,12 @@
 
     python bench/status_speed.py [--runs 7] [--sizes 0,10000,40000]
 
-Each state file starts as one `fra run-cycle` on the simulated market (5 open positions), then
+Each state file starts as one `fra run-cycle` on the simulated market (it opens 4 or 5), then
 gets N closed positions written through the store's own calls, as the engine writes them:
 position, order intents, fills, funding payments and the state changes up to `closed`. Prints
-the median wall time and the largest peak resident memory of `fra status` (output piped) over
---runs runs, interleaved across the files, and the ratio to the file with no closed position.
+the median wall time and the largest peak resident memory of `fra status` and of
+`fra positions --limit 20` (output piped) over --runs runs, interleaved across the files, and
+the ratio to the file with no closed position.
 """
 
 from __future__ import annotations
@@ -14,16 +15,19 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 
 SYMBOLS = ["BTC", "ETH", "SOL", "XRP", "DOGE"]
 NOW = "2026-03-01T00:00:00Z"
+COMMANDS = {"status": ["status"], "positions --limit 20": ["positions", "--limit", "20"]}
 BATCH = 500  # positions per transaction: the engine commits each step, which is far slower
 
 
@@ -160,26 +164,32 @@ def main() -> None:
             start = time.perf_counter()
             add_closed_positions(db, n)
             mib = db.stat().st_size / 2**20
+            with closing(sqlite3.connect(db)) as conn:
+                [(held,)] = conn.execute("SELECT COUNT(*) FROM positions WHERE state = 'open'")
             print(
                 f"built {n:>6} closed positions in {time.perf_counter() - start:6.1f} s"
-                f" ({mib:.1f} MiB)"
+                f" ({mib:.1f} MiB), {held} open"
             )
-        walls: dict[int, list[float]] = {n: [] for n in sizes}
-        peaks: dict[int, int] = dict.fromkeys(sizes, 0)
+        walls: dict[tuple[str, int], list[float]] = {}
+        peaks: dict[tuple[str, int], int] = {}
         for _ in range(args.runs):
-            for n in sizes:  # interleaved, so drift in machine load hits every file alike
-                wall, peak = measure([*fra, "status"], envs[n])
-                walls[n].append(wall)
-                peaks[n] = max(peaks[n], peak)
+            for name, command in COMMANDS.items():
+                for n in sizes:  # interleaved, so drift in machine load hits every file alike
+                    wall, peak = measure([*fra, *command], envs[n])
+                    walls.setdefault((name, n), []).append(wall)
+                    peaks[name, n] = max(peaks.get((name, n), 0), peak)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    print(f"fra status, 5 open positions; median of {args.runs} runs")
-    base = statistics.median(walls[sizes[0]])
-    print(f"{'closed':>8}{'median s':>10}{'min s':>9}{'peak MiB':>10}{'x first':>9}")
-    for n in sizes:
-        med = statistics.median(walls[n])
-        print(f"{n:>8}{med:>10.3f}{min(walls[n]):>9.3f}{peaks[n] / 1024:>10.1f}{med / base:>9.2f}")
+    print(f"median of {args.runs} runs")
+    for name in COMMANDS:
+        base = statistics.median(walls[name, sizes[0]])
+        print(f"fra {name}")
+        print(f"{'closed':>8}{'median s':>10}{'min s':>9}{'peak MiB':>10}{'x first':>9}")
+        for n in sizes:
+            med, low = statistics.median(walls[name, n]), min(walls[name, n])
+            mib = peaks[name, n] / 1024
+            print(f"{n:>8}{med:>10.3f}{low:>9.3f}{mib:>10.1f}{med / base:>9.2f}")
 
 
 if __name__ == "__main__":
