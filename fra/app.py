@@ -181,10 +181,14 @@ class App:
 
 
 @contextmanager
-def open_app(settings: Settings) -> Iterator[App]:
+def open_app(settings: Settings, *, create: bool = True) -> Iterator[App]:
+    """The store and venue for one command. Commands that only report (create=False) never
+    create a state file: a mistyped --db must not look like an empty account."""
     path = settings.db_path
     existed = path.exists()
-    store = Store.open(path)
+    if not create:
+        require_state_file(settings)
+    store = Store.open(path, init=settings.init_state)
     try:
         settings = check_binding(store, settings)
         try:
@@ -203,6 +207,16 @@ def open_app(settings: Settings) -> Iterator[App]:
         raise
     finally:
         store.close()
+
+
+def require_state_file(settings: Settings) -> None:
+    """For commands that only report: a mistyped --db must not look like an empty account."""
+    path = settings.db_path
+    if not path.exists() and path.parent.is_dir():
+        raise BadInput(
+            f"there is no state file at {path}",
+            "check --db/FRA_DB and the directory you run fra in; `fra run-cycle` starts one",
+        )
 
 
 def check_binding(store: Store, settings: Settings) -> Settings:

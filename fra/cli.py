@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from fra.commands import (
+    adopt,
     backtest,
     close,
     config,
@@ -41,9 +42,14 @@ def root(
     venue: str = typer.Option(
         None, "--venue", help="Exchange id (binance, bybit, okx, ...) or simulated; FRA_VENUE."
     ),
+    init: bool = typer.Option(
+        False,
+        "--init",
+        help="Start afresh on an empty (0-byte) state file, which fra otherwise refuses.",
+    ),
 ) -> None:
     """Funding-rate arbitrage: buy spot, short the perpetual, collect funding."""
-    ctx.obj = Options(db=db, venue=venue)
+    ctx.obj = Options(db=db, venue=venue, init=init)
 
 
 app.command("scan")(scan.scan)
@@ -54,6 +60,7 @@ app.command("margin-check")(margin_check.margin_check)
 app.command("run-cycle")(run_cycle.run_cycle)
 app.command("emergency-stop")(emergency_stop.emergency_stop)
 app.command("resume")(emergency_stop.resume)
+app.command("adopt")(adopt.adopt)
 app.command("status")(status.status)
 app.command("positions")(positions.positions)
 app.command("config")(config.config)

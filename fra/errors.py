@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     LOCKED = 6  # another fra cycle holds the lock
     MARGIN_ALERT = 7  # a perp leg's margin ratio crossed the alert threshold
     MARGIN_CRITICAL = 8  # critical margin ratio: emergency stop was triggered
+    UNTRACKED = 9  # the exchange holds positions the books don't explain: a person must look
     INTERRUPTED = 130  # SIGINT/SIGTERM: the step in flight was finished or unwound first
 
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     BaseModel,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -397,6 +398,14 @@ class Settings(BaseSettings):
         if self.api_key is None or self.api_secret is None:
             raise ValueError("api_key: live mode needs FRA_API_KEY and FRA_API_SECRET")
         return self
+
+    # `fra --init`: an empty (zero-length) state file may start afresh. A flag, never a setting,
+    # so that it is said on purpose for one command.
+    _init_state: bool = PrivateAttr(default=False)
+
+    @property
+    def init_state(self) -> bool:
+        return self._init_state
 
     @property
     def db_path(self) -> Path:

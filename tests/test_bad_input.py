@@ -71,7 +71,7 @@ def test_bad_arguments_exit_2_and_change_nothing(
 
 
 def test_rank_without_snapshot_says_how_to_get_one(fra: Fra) -> None:
-    fra("status")
+    fra("resume")  # a state file with no snapshot yet
     assert_refused(fra, ["rank"], ExitCode.BAD_INPUT, "no market snapshot", "fra scan")
 
 

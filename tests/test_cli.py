@@ -52,7 +52,7 @@ def test_config_masks_secrets_and_shows_overrides(fra: Fra) -> None:
 
 def test_db_flag_beats_environment(fra: Fra) -> None:
     other = fra.workdir / "other.db"
-    fra("--db", str(other), "status")
+    fra("--db", str(other), "scan")
     assert other.exists()
     assert not fra.db.exists()
 

@@ -166,7 +166,7 @@ def test_a_contradicting_file_needs_replace(fra: Fra) -> None:
 
 
 def test_the_state_file_is_not_a_history_file(fra: Fra) -> None:
-    fra("status")  # creates state.db
+    fra("resume")  # creates state.db
     before = fra.fingerprint()
     result = fra(
         "history", "import", str(write(fra, "a.csv", FUNDING)),

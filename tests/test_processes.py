@@ -18,7 +18,7 @@ HOT = f"{ETH}@{iso(T0)}:funding=0.0008:hours=48"
 @pytest.fixture
 def hot(fra: Fra) -> Fra:
     fra.set(FRA_STRATEGY__SYMBOLS=[ETH]).shocks(HOT)
-    fra("status")
+    fra("resume")  # creates state.db, with nothing in it yet
     return fra
 
 

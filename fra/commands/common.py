@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,14 +27,17 @@ JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table."
 class Options:
     """Global flags given before the subcommand (`fra --db other.db status`)."""
 
-    def __init__(self, db: Path | None = None, venue: str | None = None) -> None:
+    def __init__(self, db: Path | None = None, venue: str | None = None, init: bool = False):
         self.db = db
         self.venue = venue
+        self.init = init
 
 
 def settings(ctx: typer.Context, **overrides: Any) -> Settings:
     opts: Options = ctx.obj if isinstance(ctx.obj, Options) else Options()
-    return load_settings(db=opts.db, venue=opts.venue, **overrides)
+    loaded = load_settings(db=opts.db, venue=opts.venue, **overrides)
+    loaded._init_state = opts.init
+    return loaded
 
 
 def fail(exc: FraError) -> typer.Exit:
@@ -53,6 +58,13 @@ def guarded(fn: Callable[[], T]) -> T:
             return fn()
         except VenueError as venue_exc:
             raise from_venue(venue_exc, "the exchange") from None
+        except sqlite3.OperationalError as db_exc:
+            # Opening checked the file; this is what changed since: a full disk, a file made
+            # read-only or immutable. The transaction in flight was rolled back.
+            raise StateError(
+                f"the state file could not be written ({db_exc})",
+                "check free disk space and the file's permissions (chmod u+w, chattr -i)",
+            ) from None
     except FraError as exc:
         log = logging.getLogger("fra")
         if log.handlers:
@@ -114,6 +126,8 @@ def setup_logging(settings: Settings, verbose: bool = False) -> None:
     terminal.addFilter(lambda record: not getattr(record, "file_only", False))
     root.addHandler(terminal)
     try:
+        # Private, like the state file: the log holds the account's whole trading history.
+        os.close(os.open(settings.log_path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600))
         file_handler = logging.FileHandler(settings.log_path, encoding="utf-8")
     except OSError:
         return

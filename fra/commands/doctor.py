@@ -9,8 +9,9 @@ from fra.commands.common import JsonOption, guarded, print_json, settings
 
 def doctor(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Check the set-up against the exchange: connectivity, clock skew, API key permissions,
-    position mode and balances. Reads only; exit 2 when something must be fixed, 5 when the
-    exchange cannot be reached."""
+    position mode and balances, the state file, and (live) whether the exchange holds positions
+    the books do not explain. Exit 2 when something must be fixed, 5 when the exchange cannot
+    be reached, 9 when it holds positions the books do not explain."""
 
     def body() -> None:
         from fra.engine.doctor import run_checks
@@ -38,7 +39,9 @@ def doctor(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         failed = [c for c in checks if c.status == "fail"]
         if any(c.name == "connectivity" for c in failed):
             raise typer.Exit(int(ExitCode.VENUE))
-        if failed:
+        if any(c.name != "untracked" for c in failed):
             raise typer.Exit(int(ExitCode.BAD_INPUT))
+        if failed:
+            raise typer.Exit(int(ExitCode.UNTRACKED))
 
     guarded(body)

@@ -76,7 +76,12 @@ def install_timer(
         if write:
             unit_dir.mkdir(parents=True, exist_ok=True)
             for name in ("fra-cycle.service", "fra-cycle.timer"):
-                (unit_dir / name).write_text(files[name])
+                # 0600: the unit carries the environment fra runs with.
+                path = unit_dir / name
+                fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as out:
+                    out.write(files[name])
+                path.chmod(0o600)
             print(
                 f"\nwrote {unit_dir}/fra-cycle.service and .timer; enable with:\n"
                 "  systemctl --user daemon-reload && systemctl --user enable --now fra-cycle.timer"

@@ -12,15 +12,16 @@ def margin_check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     or critical (exit 8, triggers the emergency stop)."""
 
     def body() -> None:
-        from fra.app import open_app
+        from fra.app import open_app, require_state_file
         from fra.commands.common import cycle_lock, setup_logging
         from fra.engine.interrupts import deferred_signals
         from fra.engine.safety import margin_check as check
         from fra.errors import ExitCode
 
         s = settings(ctx)
+        require_state_file(s)
         setup_logging(s)
-        with cycle_lock(s, s.lock_wait_seconds), open_app(s) as app:
+        with cycle_lock(s, s.lock_wait_seconds), open_app(s, create=False) as app:
             app.ready(opening=False)
             with deferred_signals(app.stop):
                 report = check(app)

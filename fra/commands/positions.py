@@ -44,7 +44,7 @@ def positions(
             raise BadInput(f"unknown --state {state!r}", "use open, closed or all")
         count = None if limit is None else parse_limit(limit)
         since_ms = None if since is None else day_ms(since, "--since")
-        with open_app(settings(ctx)) as app:
+        with open_app(settings(ctx), create=False) as app:
             snapshot = app.store.latest_snapshot()
             found = app.store.positions(groups[state], since_ms=since_ms, limit=count)
             now = app.now_ms()

@@ -52,6 +52,12 @@ def run_cycle(
                 print(f"  closed {line}")
             for line in report.opened:
                 print(f"  opened {line}")
+            for u in report.untracked:
+                what = "short" if u.kind == "short" else "coins"
+                print(
+                    f"  NOT IN THE BOOKS: the exchange holds {u.amount} {u.symbol} {what}"
+                    f" (a person must look; `fra adopt {u.perp_symbol}` takes a hedged pair in)"
+                )
         if report.exit_code == ExitCode.OK:
             app.stop.check()  # a signal arrived after the last step: say so with exit 130
         exit_with(report.exit_code)

@@ -20,7 +20,7 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         from fra.store.paper import PaperAccount
 
         s = settings(ctx)
-        with open_app(s) as app:
+        with open_app(s, create=False) as app:
             store = app.store
             now = app.now_ms()
             snapshot = store.latest_snapshot()

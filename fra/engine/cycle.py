@@ -16,11 +16,11 @@ from fra.engine.decisions import exits, rotation_out
 from fra.engine.funding import settle_funding
 from fra.engine.market import rank_snapshot, scan
 from fra.engine.open import OpenRefused, execute_open, plan_open
-from fra.engine.reconcile import reconcile
+from fra.engine.reconcile import reconcile, untracked
 from fra.engine.safety import close_all_held, margin_check, measure_margins
 from fra.engine.signals import signals
 from fra.errors import ExitCode, FraError, from_venue
-from fra.venues.base import VenueError
+from fra.venues.base import Untracked, VenueError
 
 log = logging.getLogger("fra.cycle")
 
@@ -39,6 +39,7 @@ class CycleReport:
     margin_actions: list[dict[str, str]] = field(default_factory=list)  # top-up steps taken
     halted: str | None = None
     incomplete: list[int] = field(default_factory=list)  # positions a close left half-done
+    untracked: list[Untracked] = field(default_factory=list)  # held on the venue, not in books
     outcome: str = "ok"
     error: str | None = None
 
@@ -50,6 +51,8 @@ class CycleReport:
             return ExitCode.VENUE
         if self.margin is MarginLevel.ALERT:
             return ExitCode.MARGIN_ALERT
+        if self.untracked:
+            return ExitCode.UNTRACKED
         return ExitCode.OK
 
     def summary(self) -> dict[str, object]:
@@ -65,6 +68,10 @@ class CycleReport:
             "margin_actions": self.margin_actions,
             "halted": self.halted,
             "incomplete_closes": self.incomplete,
+            "untracked": [
+                {"symbol": u.symbol, "kind": u.kind, "amount": str(u.amount), "pair": u.perp_symbol}
+                for u in self.untracked
+            ],
             "error": self.error,
         }
 
@@ -78,6 +85,7 @@ def run_cycle(app: App) -> CycleReport:
         report.cycle_id = app.store.start_cycle(app.now_ms())
     try:
         report.reconciled = reconcile(app)
+        report.untracked = untracked(app)
         stop.check()
         report.funding_payments = settle_funding(app)
         # Margin first: a liquidated or critical leg stops everything before any other trade,
@@ -111,12 +119,19 @@ def run_cycle(app: App) -> CycleReport:
         if history_errors:
             raise history_errors[0]
 
-        if report.halted is None and report.margin is MarginLevel.OK:
+        if report.untracked:
+            # Sizing from equity and the position limits would be judged on a wrong picture.
+            report.skipped.append(
+                "the exchange holds positions fra's books do not explain: no new positions"
+            )
+        elif report.halted is None and report.margin is MarginLevel.OK:
             _open_best(app, report, ranked, found)
         elif report.margin is MarginLevel.ALERT:
             report.skipped.append("margin alert: no new positions this cycle")
 
-        report.outcome = "incomplete" if report.exit_code is ExitCode.VENUE else report.margin.value
+        report.outcome = {ExitCode.VENUE: "incomplete", ExitCode.UNTRACKED: "untracked"}.get(
+            report.exit_code, report.margin.value
+        )
         # Measured again so that positions opened in this cycle have a ratio on record too.
         ratios = {leg.position_id: leg.ratio for leg in measure_margins(app)}
         _finish(app, report, ratios, report.exit_code)

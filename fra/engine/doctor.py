@@ -1,12 +1,15 @@
 """`fra doctor`: is this set-up able to trade? Each check says what is wrong and how to fix it.
 
-It reads from the exchange and never writes: not to the exchange, not to the state file.
+It reads from the exchange and never writes to it. Of the state file it reads the books (and
+refreshes its cache of the exchange's market list); it never creates one.
 """
 
 from __future__ import annotations
 
+import stat
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from fra.settings import Settings
@@ -26,8 +29,68 @@ class Check(NamedTuple):
 
 
 def run_checks(settings: Settings) -> list[Check]:
+    local = [_env_file(Path(".env")), *_state_file(settings)]
     if settings.simulated:
-        return [Check("venue", "ok", "simulated market: offline, nothing to connect to")]
+        return [Check("venue", "ok", "simulated market: offline, nothing to connect to"), *local]
+    return _venue_checks(settings) + local
+
+
+def _env_file(path: Path) -> Check:
+    """A .env holding the API secret must be readable by its owner only."""
+    try:
+        mode = path.stat().st_mode
+        secret = any(
+            line.strip().startswith(("FRA_API_SECRET", "FRA_API_KEY"))
+            for line in path.read_text(errors="replace").splitlines()
+        )
+    except OSError:
+        return Check(".env", "ok", "none here" if not path.exists() else "not readable")
+    if secret and mode & 0o077:
+        return Check(
+            ".env",
+            "warn",
+            f"{path} holds the API key and others may read it (mode {stat.filemode(mode)})",
+            f"chmod 600 {path}",
+        )
+    return Check(".env", "ok", "readable by its owner only" if secret else "holds no API key")
+
+
+def _state_file(settings: Settings) -> list[Check]:
+    """The books, and in live mode whether the exchange holds anything they do not explain."""
+    from fra.app import open_app
+    from fra.engine.reconcile import books, untracked
+    from fra.errors import FraError
+
+    path = settings.db_path
+    if not path.exists():
+        return [Check("state file", "ok", f"none yet at {path}: the first cycle creates it")]
+    try:
+        with open_app(settings, create=False) as app:
+            held = books(app.store)
+            checks = [Check("state file", "ok", f"{path}: {len(held)} pair(s) held")]
+            if settings.mode != "live":
+                return checks
+            found = untracked(app)
+    except (FraError, VenueError) as exc:
+        return [Check("state file", "fail", str(exc))]
+    if not found:
+        return [*checks, Check("untracked", "ok", "the exchange holds nothing the books miss")]
+    return [
+        *checks,
+        *(
+            Check(
+                "untracked",
+                "fail",
+                f"the exchange holds {u.amount} {u.symbol} "
+                f"{'short' if u.kind == 'short' else 'coins'} that the books do not explain",
+                f"a person must look; `fra adopt {u.perp_symbol}` takes a hedged pair in",
+            )
+            for u in found
+        ),
+    ]
+
+
+def _venue_checks(settings: Settings) -> list[Check]:
     from fra.app import exchange_caller
 
     s = settings

@@ -10,6 +10,8 @@ from fra.core.positions import HELD_STATES, PositionState, delta_mismatch
 from fra.engine.close import flatten
 from fra.engine.orders import resolve_pending
 from fra.engine.topup import reconcile_margin_actions
+from fra.store.db import Store
+from fra.venues.base import Untracked
 
 log = logging.getLogger("fra.reconcile")
 
@@ -42,15 +44,36 @@ def reconcile(app: App) -> list[str]:
     return done
 
 
-def account_differences(app: App) -> list[str]:
-    """Compare the books with the exchange's open orders, positions and balances (live)."""
+def books(store: Store) -> dict[str, tuple[str, Decimal, Decimal]]:
+    """perp symbol -> (spot symbol, spot held, perp short), summed over the held positions."""
     held: dict[str, tuple[str, Decimal, Decimal]] = {}
-    for p in app.store.positions(HELD_STATES):
+    for p in store.positions(HELD_STATES):
         spot, coins, short = held.get(p.perp_symbol, (p.spot_symbol, Decimal(0), Decimal(0)))
         held[p.perp_symbol] = (spot, coins + p.spot_held, short + max(p.perp_short, Decimal(0)))
+    return held
+
+
+def account_differences(app: App) -> list[str]:
+    """Compare the books with the exchange's open orders, positions and balances (live)."""
+    held = books(app.store)
     if not held:
         return []
     found = app.executor.account_differences(held, f"fra{app.store.instance}-")
     for line in found:
         log.error("reconcile with the exchange: %s", line)
+    return found
+
+
+def untracked(app: App) -> list[Untracked]:
+    """What the account holds that the books do not explain; fra never trades it by itself."""
+    found = app.executor.untracked(books(app.store))
+    for u in found:
+        log.error(
+            "the exchange holds %s %s %s that fra's books do not explain: a person must look"
+            " (`fra adopt %s` takes a hedged pair into the books)",
+            u.amount,
+            u.symbol,
+            "short" if u.kind == "short" else "coins",
+            u.perp_symbol,
+        )
     return found

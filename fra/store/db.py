@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlite_utils import Database
 
 from fra.core.models import OrderResult, Snapshot, SnapshotRow
+from fra.errors import StateError
 from fra.store.migrations import migrations
 from fra.store.sqlite import STATE_FILE, open_database, transaction
 
@@ -26,6 +28,77 @@ def dec(value: Any) -> Decimal | None:
 
 def text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+@contextmanager
+def decoding(what: str) -> Iterator[None]:
+    """Rows that do not read as fra wrote them (a number that is not one, a state this fra does
+    not know) are damage to the file, reported as such rather than as a crash."""
+    try:
+        yield
+    except (InvalidOperation, ValueError) as exc:
+        # Decimal's own message names no value: say what it is instead.
+        problem = "a malformed number" if isinstance(exc, InvalidOperation) else str(exc)
+        raise StateError(
+            f"state file is damaged: {what} holds {problem}",
+            "restore it from a backup, or repair that row with the sqlite3 tool",
+        ) from None
+
+
+# Rows a cycle acts on: checked when the file opens, so damage there stops every command before
+# it writes anything. (Final positions are checked as they are read.)
+_HELD = "(SELECT id FROM positions WHERE state IN ('opening', 'open', 'closing'))"
+_NUMBERS = (
+    ("position", f"SELECT id, target_amount FROM positions WHERE id IN {_HELD}"),
+    (
+        "order",
+        "SELECT client_order_id, requested || ' ' || filled || ' ' || average_price || ' ' || fee"
+        f" FROM orders WHERE position_id IN {_HELD}",
+    ),
+    (
+        "funding payment of position",
+        "SELECT position_id, amount || ' ' || rate || ' ' || mark_price || ' ' || position_amount"
+        f" FROM funding_payments WHERE position_id IN {_HELD}",
+    ),
+    ("paper balance", "SELECT asset, amount FROM paper_balances"),
+    (
+        "paper short",
+        "SELECT symbol, amount || ' ' || entry_price || ' ' || margin FROM paper_shorts",
+    ),
+    (
+        "margin action",
+        "SELECT id, amount FROM margin_actions WHERE state = 'pending'",
+    ),
+)
+
+
+def check_rows(conn: sqlite3.Connection) -> None:
+    from fra.core.positions import PositionState
+
+    known = "', '".join(s.value for s in PositionState)
+    for pid, state in conn.execute(
+        f"SELECT id, state FROM positions WHERE state NOT IN ('{known}') LIMIT 1"
+    ):
+        raise StateError(
+            f"state file is damaged: position {pid} is in state {state!r}, "
+            "which this fra does not know",
+            "restore it from a backup, or upgrade fra if a newer version wrote it",
+        )
+    for what, sql in _NUMBERS:
+        for key, values in conn.execute(sql):
+            for value in str(values).split(" "):
+                if not _is_number(value):
+                    raise StateError(
+                        f"state file is damaged: {what} {key} holds {value!r}, not a number",
+                        "restore it from a backup, or repair that row with the sqlite3 tool",
+                    )
+
+
+def _is_number(value: str) -> bool:
+    try:
+        return Decimal(value).is_finite()
+    except InvalidOperation:
+        return False
 
 
 _BATCH = 500  # positions built at once when storing realized totals
@@ -86,10 +159,11 @@ class Store:
     # -- opening -------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path) -> Store:
-        """Open (creating if absent) and migrate. Refuses, without writing, files it can't use."""
+    def open(cls, path: Path, *, init: bool = False) -> Store:
+        """Open (creating if absent) and migrate. Refuses, without writing, files it can't use;
+        `init` lets an empty (zero-length) file start afresh."""
         path = Path(path)
-        return cls(open_database(path, migrations, STATE_FILE), path)
+        return cls(open_database(path, migrations, STATE_FILE, check=check_rows, init=init), path)
 
     def close(self) -> None:
         self.conn.close()
@@ -211,7 +285,12 @@ class Store:
         ).fetchone()
         if head is None:
             return None
-        rows = tuple(
+        with decoding(f"snapshot {head[0]}"):
+            rows = self._snapshot_rows(head[0])
+        return Snapshot(id=head[0], venue=head[1], taken_ms=head[3], rows=rows)
+
+    def _snapshot_rows(self, snapshot_id: int) -> tuple[SnapshotRow, ...]:
+        return tuple(
             SnapshotRow(
                 perp_symbol=r["perp_symbol"],
                 spot_symbol=r["spot_symbol"],
@@ -228,10 +307,10 @@ class Store:
                 spot_taker_fee=dec(r["spot_taker_fee"]),
             )
             for r in self._rows(
-                "SELECT * FROM snapshot_rows WHERE snapshot_id = ? ORDER BY perp_symbol", [head[0]]
+                "SELECT * FROM snapshot_rows WHERE snapshot_id = ? ORDER BY perp_symbol",
+                [snapshot_id],
             )
         )
-        return Snapshot(id=head[0], venue=head[1], taken_ms=head[3], rows=rows)
 
     def prune_snapshots(self, keep: int) -> int:
         """Drop all but the newest `keep` snapshots; returns how many went."""
@@ -362,13 +441,14 @@ class Store:
         )
 
     def orders(self, position_id: int) -> list[OrderRow]:
-        return [
-            _order_row(r)
-            for r in self._rows(
-                "SELECT * FROM orders WHERE position_id = ? ORDER BY created_ms, rowid",
-                [position_id],
-            )
-        ]
+        with decoding(f"an order of position {position_id}"):
+            return [
+                _order_row(r)
+                for r in self._rows(
+                    "SELECT * FROM orders WHERE position_id = ? ORDER BY created_ms, rowid",
+                    [position_id],
+                )
+            ]
 
     def add_funding(self, position_id: int, payments: Iterable[Payment]) -> int:
         """Record funding payments; ones already recorded are ignored. Returns how many were new."""
@@ -423,7 +503,8 @@ class Store:
             rows = self._rows(sql + " ORDER BY id", params)
         else:
             rows = self._rows(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])[::-1]
-        return self._build_positions(rows)
+        with decoding("a position"):
+            return self._build_positions(rows)
 
     def realized_totals(self) -> tuple[int, Decimal]:
         """How many positions are final, and their realized net P&L summed, from the totals
@@ -559,7 +640,8 @@ class Store:
             wanted = list(states)
             sql += f" AND state IN ({','.join('?' * len(wanted))})"
             params += wanted
-        return [_margin_action_row(r) for r in self._rows(sql + " ORDER BY id", params)]
+        with decoding("a margin action"):
+            return [_margin_action_row(r) for r in self._rows(sql + " ORDER BY id", params)]
 
     def margin_action(self, action_id: int) -> MarginActionRow:
         rows = self._rows("SELECT * FROM margin_actions WHERE id = ?", [action_id])
@@ -577,6 +659,11 @@ class Store:
     # -- cycles ----------------------------------------------------------------------------
 
     def start_cycle(self, now_ms: int) -> int:
+        """A new cycle row; rows still "running" belong to cycles that were killed, since
+        cycles only start under the cycle lock."""
+        self.conn.execute(
+            "UPDATE cycles SET outcome = 'killed', exit_code = NULL WHERE outcome = 'running'"
+        )
         cursor = self.conn.execute(
             "INSERT INTO cycles(started_ms, outcome) VALUES (?, 'running')", (now_ms,)
         )

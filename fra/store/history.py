@@ -78,7 +78,8 @@ class HistoryStore:
 
     @classmethod
     def open(cls, path: Path) -> HistoryStore:
-        return cls(open_database(Path(path), migrations, HISTORY_FILE), Path(path))
+        # An empty history file is simply new: what it held can be fetched again.
+        return cls(open_database(Path(path), migrations, HISTORY_FILE, init=True), Path(path))
 
     def close(self) -> None:
         self.conn.close()

@@ -95,6 +95,16 @@ class MoneyMove(NamedTuple):
     time_ms: int
 
 
+class Untracked(NamedTuple):
+    """Something the account holds that fra's books do not explain: a short on a perpetual, or
+    the coins of the spot market that would hedge it."""
+
+    symbol: str  # the market: perpetual for a short, spot for coins
+    kind: str  # "short" | "spot"
+    amount: Decimal  # coins beyond what the books hold
+    perp_symbol: str  # the pair it belongs to (= symbol for a short)
+
+
 @runtime_checkable
 class Executor(Protocol):
     """Places orders and reports what an account holds; paper and live implement it alike."""
@@ -135,6 +145,12 @@ class Executor(Protocol):
         """Where the account disagrees with fra's books, after cancelling any order of ours
         (client ids starting `order_prefix`) still open. `held`: perp symbol -> (spot symbol,
         spot held, perp short) summed over fra's positions. Paper's account is the books."""
+        ...
+
+    def untracked(self, held: dict[str, tuple[str, Decimal, Decimal]]) -> list[Untracked]:
+        """Shorts the account holds beyond fra's books (`held` as for account_differences), and
+        the spot coins of those pairs beyond the books: a state file emptied or restored from
+        an old backup forgets positions that are still open. Paper's account is the books."""
         ...
 
     # -- margin management: moving USDT behind a short ----------------------------------------

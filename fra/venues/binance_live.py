@@ -21,7 +21,7 @@ from fra.core.models import (
     PerpMargin,
     Side,
 )
-from fra.venues.base import MoneyMove, VenueError, Wallets
+from fra.venues.base import MoneyMove, Untracked, VenueError, Wallets
 from fra.venues.ccxt_market import QUOTE, CcxtMarket, dec
 from fra.venues.exchange import Caller
 
@@ -330,6 +330,27 @@ class BinanceLive:
             coin = dec(totals.get(base)) or ZERO
             if coin < spot_held - (markets[spot].amount_step if spot in markets else ZERO):
                 found.append(f"{spot}: exchange holds {coin} {base}, fra's books {spot_held}")
+        return found
+
+    def untracked(self, held: dict[str, tuple[str, Decimal, Decimal]]) -> list[Untracked]:
+        markets = self.market.markets()
+        found: list[Untracked] = []
+        totals: dict[str, Any] | None = None
+        for perp, amount in sorted(self.perp_positions().items()):
+            market = markets.get(perp)
+            step = market.amount_step if market else ZERO
+            spot, spot_held, perp_short = held.get(perp, ("", ZERO, ZERO))
+            if amount - perp_short <= step:
+                continue
+            found.append(Untracked(perp, "short", amount - perp_short, perp))
+            spot = spot or (market.spot_symbol if market else "")
+            if spot not in markets:
+                continue
+            if totals is None:
+                totals = self.call("fetch_balance", {"type": "spot"}).get("total") or {}
+            coins = (dec(totals.get(markets[spot].base)) or ZERO) - spot_held
+            if coins > markets[spot].amount_step:
+                found.append(Untracked(spot, "spot", coins, perp))
         return found
 
     def venue_orders(self, symbol: str, since_ms: int) -> list[OrderResult]:

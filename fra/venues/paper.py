@@ -26,7 +26,7 @@ from fra.core.models import (
 )
 from fra.store.db import Store
 from fra.store.paper import PaperAccount, PaperShort
-from fra.venues.base import MarketData, MoneyMove, VenueError, Wallets
+from fra.venues.base import MarketData, MoneyMove, Untracked, VenueError, Wallets
 
 ZERO = Decimal(0)
 LIQUIDATION = "liquidation-"  # client id prefix of the orders the venue itself places
@@ -109,6 +109,9 @@ class PaperExecutor:
     def account_differences(
         self, held: dict[str, tuple[str, Decimal, Decimal]], order_prefix: str
     ) -> list[str]:
+        return []
+
+    def untracked(self, held: dict[str, tuple[str, Decimal, Decimal]]) -> list[Untracked]:
         return []
 
     def venue_orders(self, symbol: str, since_ms: int) -> list[OrderResult]:
