@@ -62,7 +62,7 @@ def positions(
         if done:
             out += positions_table("Closed positions", done, closed=True)
         if not rows:
-            out.append(line("No positions yet."))
+            out.append(line("No positions yet." if since is None else f"None since {since}."))
         emit(out)
 
     guarded(body)
