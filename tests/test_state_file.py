@@ -212,3 +212,9 @@ def test_adopt_refuses_a_short_without_its_coins(fra: Fra, emulator: BinanceEmul
     live("run-cycle", code=ExitCode.UNTRACKED)
     err = refused(live, ["adopt", ETH], ExitCode.REFUSED, "naked")
     assert "buy" in err
+
+
+def test_a_damaged_realized_total_is_named(ready: Fra) -> None:
+    ready("close", "1")
+    damage(ready, "UPDATE positions SET realized_net = 'oops' WHERE id = 1")
+    refused(ready, ["status"], ExitCode.STATE, "realized total", "malformed number")

@@ -512,11 +512,13 @@ class Store:
         count, net = 0, Decimal(0)
         # A scan in id order, not the state index: it reads fewer pages, and the sum is added up
         # in the order it always was (Decimal rounds at its 28th digit).
-        for (value,) in self.conn.execute(
-            f"SELECT realized_net FROM positions WHERE +state IN ({_final_states()}) ORDER BY id"
-        ):
-            count += 1
-            net += Decimal(value)
+        with decoding("a closed position's realized total"):
+            for (value,) in self.conn.execute(
+                f"SELECT realized_net FROM positions WHERE +state IN ({_final_states()})"
+                " ORDER BY id"
+            ):
+                count += 1
+                net += Decimal(value if value is not None else "missing")
         return count, net
 
     def store_realized(self, position_ids: list[int]) -> None:
@@ -529,7 +531,9 @@ class Store:
             marks = ",".join("?" * len(batch))
             found = self._rows(f"SELECT * FROM positions WHERE id IN ({marks})", batch)
             updates = []
-            for p in self._build_positions(found):
+            with decoding("a position"):
+                built = self._build_positions(found)
+            for p in built:
                 if p.state.is_final:
                     pnl = valued_pnl(p, None)
                     updates.append((*map(str, pnl), str(pnl.net), p.id))
