@@ -59,7 +59,7 @@ class Venue(NamedTuple):
     perps: frozenset[str]
     spots: frozenset[str]
     dropped: frozenset[str]  # listed by the exchange, never fra's business
-    no_spot: str  # a perpetual whose coin has no USDT spot market
+    no_spot: str | None  # a perpetual whose coin has no USDT spot market
     rules: dict[str, Rules]
     max_leverage: int
     quotes: dict[str, Quote]
@@ -74,26 +74,29 @@ class Venue(NamedTuple):
     four_hour_history: str  # the 4h perpetual, for its settlements' interval
     spot_buy_price: str  # average price of buying 0.05 BTC through the recorded spot asks
     perp_sell_price: str  # average price of selling 0.05 BTC through the recorded perp bids
+    # A perpetual counted in units of many coins: (perpetual, its coin's spot pair, coins/unit)
+    in_units: tuple[str, str, int] | None = None
 
 
 VENUES = {
     "bybit": Venue(
         perps=frozenset({BTC_PERP, "ETH/USDT:USDT", "SOL/USDT:USDT", "1000PEPE/USDT:USDT"}),
-        spots=frozenset({BTC_SPOT, "ETH/USDT", "SOL/USDT"}),
+        # PEPE/USDT hedges 1000PEPE, whose unit is 1000 coins: every figure of it below is
+        # per coin (the recorded answers' divided by 1000, or times 1000 for amounts).
+        spots=frozenset({BTC_SPOT, "ETH/USDT", "SOL/USDT", "PEPE/USDT"}),
         dropped=frozenset(
             {
                 "BTC/USDT:USDT-260327",  # dated USDT future
                 "BTC/USD:BTC",  # inverse perpetual
                 "BTC/USDC:USDC",  # USDC perpetual
                 "BTC/USDC:USDC-260327-90000-C",  # option
-                "PEPE/USDT",  # spot of a coin whose perpetual is 1000PEPE
                 "ETH/BTC",  # not quoted in USDT
             }
         ),
-        no_spot="1000PEPE/USDT:USDT",
+        no_spot=None,  # every coin of these has a spot pair
         rules={
             BTC_PERP: Rules("0.001", "0.001", "0.1", "0.0006", "5"),
-            "1000PEPE/USDT:USDT": Rules("100", "100", "0.000001", "0.0006", "5"),
+            "1000PEPE/USDT:USDT": Rules("100000", "100000", "0.000000001", "0.0006", "5"),
             BTC_SPOT: Rules("0.000001", "0.000048", "0.01", "0.001", "1"),
         },
         max_leverage=100,
@@ -101,13 +104,13 @@ VENUES = {
             BTC_PERP: Quote("0.0001", 8, "84281.35"),
             "ETH/USDT:USDT": Quote("0.000085", 8, "2216.10"),
             "SOL/USDT:USDT": Quote("0.000253", 8, "142.37"),
-            "1000PEPE/USDT:USDT": Quote("0.000312", 4, "0.0071262"),  # fundingInterval 240
+            "1000PEPE/USDT:USDT": Quote("0.000312", 4, "0.0000071262"),  # fundingInterval 240
         },
         index_price="84262.11",
         tickers={
             BTC_SPOT: Touch("84249.90", "84250.00", d("1101021570.3533")),
             BTC_PERP: Touch("84281.20", "84281.30", d("6234567890.1266")),
-            "1000PEPE/USDT:USDT": Touch("0.0071240", "0.0071250", d("187654321.0922")),
+            "1000PEPE/USDT:USDT": Touch("0.000007124", "0.000007125", d("187654321.0922")),
         },
         perp_bids=(("84281.20", "0.031"), ("84281.10", "0.4")),
         perp_asks=(("84281.30", "1.204"), ("84281.40", "0.51")),
@@ -128,6 +131,7 @@ VENUES = {
         four_hour_history="1000PEPE/USDT:USDT",
         spot_buy_price="84250.36",  # 0.02 @ 84250.00 + 0.03 @ 84250.60
         perp_sell_price="84281.162",  # 0.031 @ 84281.20 + 0.019 @ 84281.10
+        in_units=("1000PEPE/USDT:USDT", "PEPE/USDT", 1000),
     ),
     "okx": Venue(
         perps=frozenset({BTC_PERP, "ETH/USDT:USDT", "SOL/USDT:USDT", "HMSTR/USDT:USDT"}),
@@ -259,7 +263,11 @@ def test_markets_are_usdt_perpetuals_and_their_spot_pairs(
     assert perps == venue.perps
     assert spots == venue.spots
     assert not venue.dropped & set(markets)
-    assert venue.no_spot in perps and markets[venue.no_spot].spot_symbol not in spots
+    if venue.no_spot is not None:
+        assert venue.no_spot in perps and markets[venue.no_spot].spot_symbol not in spots
+    if venue.in_units is not None:
+        perp, spot, unit = venue.in_units
+        assert (markets[perp].spot_symbol, markets[perp].coins_per_unit) == (spot, unit)
     for symbol, m in markets.items():
         assert m.quote == "USDT" and m.symbol == symbol
         assert m.amount_step > 0 and m.price_step > 0 and m.min_amount >= m.amount_step
@@ -375,9 +383,21 @@ def test_snapshot_rows(market: CcxtMarket, venue: Venue) -> None:
     rows = snapshot_rows(market.markets(), market.funding_quotes(), market.tickers())
     by_symbol = {r.perp_symbol: r for r in rows}
     assert set(by_symbol) == venue.perps
-    lonely = by_symbol[venue.no_spot]
-    assert lonely.spot_symbol is None and lonely.spot_bid is None and lonely.spot_taker_fee is None
-    assert lonely.interval_hours == venue.quotes[venue.no_spot].hours
+    if venue.no_spot is not None:
+        lonely = by_symbol[venue.no_spot]
+        assert lonely.spot_symbol is None and lonely.spot_bid is None
+        assert lonely.spot_taker_fee is None
+        assert lonely.interval_hours == venue.quotes[venue.no_spot].hours
+    if venue.in_units is not None:
+        perp, spot, _ = venue.in_units
+        row = by_symbol[perp]
+        # Both legs priced per coin: the perp's 1000-coin price divided by 1000.
+        assert row.spot_symbol == spot and row.spot_bid is not None
+        assert (row.perp_bid, row.perp_ask) == (
+            d(venue.tickers[perp].bid),
+            d(venue.tickers[perp].ask),
+        )
+        assert abs(row.perp_bid / row.spot_bid - 1) < Decimal("0.01")
     btc = by_symbol[BTC_PERP]
     assert btc.spot_symbol == BTC_SPOT
     assert (btc.spot_bid, btc.spot_ask) == (
@@ -544,9 +564,12 @@ def test_fra_scan_json(fra: Fra, server: Recorded, venue: Venue) -> None:
     assert out["perpetuals"] == len(venue.perps)
     rows = {r["symbol"]: r for r in out["rows"]}
     assert set(rows) == venue.perps
-    lonely = rows[venue.no_spot]
-    assert lonely["spot_symbol"] is None and lonely["spot_bid"] is None
-    assert lonely["interval_hours"] == venue.quotes[venue.no_spot].hours
+    if venue.no_spot is not None:
+        lonely = rows[venue.no_spot]
+        assert lonely["spot_symbol"] is None and lonely["spot_bid"] is None
+        assert lonely["interval_hours"] == venue.quotes[venue.no_spot].hours
+    if venue.in_units is not None:
+        assert rows[venue.in_units[0]]["spot_symbol"] == venue.in_units[1]
     btc = rows[BTC_PERP]
     assert btc["spot_symbol"] == BTC_SPOT
     assert btc["next_funding"] == "2026-03-01T08:00:00Z"

@@ -25,6 +25,7 @@ from fra.emulator import (
     Fault,
     point_ccxt_at,
 )
+from fra.emulator.listings import listed_market
 from fra.venues.simulated import SimulatedMarket, parse_shock
 
 START = int(datetime(2026, 3, 1, 1, 0, tzinfo=UTC).timestamp() * 1000)
@@ -146,7 +147,9 @@ def test_markets_load_spot_and_linear_with_the_contracts_to_filter_out(
     )
     assert perp["precision"]["amount"] == 0.001 and perp["limits"]["cost"]["min"] == 100
     dated = [m for m in markets.values() if m["type"] == "future"]
-    assert len(dated) == 1 and dated[0]["expiry"] > START and dated[0]["base"] == "BTC"
+    # BTC's and ETH's current- and next-quarter contracts (tests/test_emulator_catalogue.py).
+    assert len(dated) == 4 and all(m["expiry"] > START for m in dated)
+    assert {m["base"] for m in dated} == {"BTC", "ETH"}
     assert markets["BTC/USDC:USDC"]["swap"] and markets["BTC/USDC:USDC"]["settle"] == "USDC"
     # 1000x memecoin perpetuals have no spot pair of their own, as on Binance.
     assert "1000PEPE/USDT:USDT" in markets and "1000PEPE/USDT" not in markets
@@ -173,11 +176,13 @@ def test_funding_rates_are_the_simulated_markets(public: ccxt.binance) -> None:
     assert one["indexPrice"] == float(quotes[SOL_PERP].index_price)
     assert one["interestRate"] == 0.0001
     dated = next(s for s, m in public.markets.items() if m["type"] == "future")
-    assert rates[dated]["fundingRate"] is None
+    # Delivery contracts have no funding: Binance answers a zero rate and no next time.
+    assert rates[dated]["fundingRate"] == 0 and not rates[dated]["fundingTimestamp"]
 
 
 def test_funding_intervals_list_only_the_adjusted_perpetuals(public: ccxt.binance) -> None:
-    quotes = sim_at(START).funding_quotes()
+    # The simulated markets and the catalogue's extra ones priced off them.
+    quotes = listed_market(sim_at(START)).funding_quotes()
     intervals = public.fetch_funding_intervals()
     assert set(intervals) == {s for s, q in quotes.items() if q.interval_hours != 8}
     inj = intervals["INJ/USDT:USDT"]

@@ -18,10 +18,11 @@ from conftest import T0, Fra, iso
 
 from fra.app import App, open_app
 from fra.core.forecast import Print, forecast, rate_8h, track
-from fra.core.models import HOUR_MS
+from fra.core.models import HOUR_MS, MarketType
 from fra.core.ranking import Signal
 from fra.emulator import BinanceEmulator, Fault
 from fra.emulator.clock import EmulatorClock
+from fra.emulator.listings import listed_market
 from fra.engine.market import scan
 from fra.engine.signals import signals
 from fra.errors import ExitCode
@@ -203,12 +204,18 @@ def test_binance_without_a_symbol_answers_every_perpetual_paged_by_start_time(
         with urllib.request.urlopen(f"{emulator.url}{HISTORY}?{query}") as answer:
             return json.load(answer)
 
-    # The last settlement, T0, of every perpetual (the USDC-margined one too, not the dated
-    # future), by symbol; the latest `limit` without startTime, oldest first.
+    # The last settlement, T0, of every perpetual trading (the USDC-margined ones too, not the
+    # dated futures), by symbol; the latest `limit` without startTime, oldest first.
     at_t0 = get(f"startTime={T0_MS}&limit=1000")
     ids = [r["symbol"] for r in at_t0]
     assert {r["fundingTime"] for r in at_t0} == {T0_MS} and ids == sorted(ids)
-    assert "BTCUSDC" in ids and len(ids) == 30 and not any("_" in i for i in ids)
+    catalog = emulator.catalog
+    trading = {
+        one.id
+        for one in catalog.listings("futures")
+        if one.perpetual and catalog.status(one) == "TRADING"
+    }
+    assert "BTCUSDC" in ids and set(ids) == trading and not any("_" in i for i in ids)
     assert get("limit=5") == at_t0[-5:]
 
     from fra.store.db import Store
@@ -223,9 +230,15 @@ def test_binance_without_a_symbol_answers_every_perpetual_paged_by_start_time(
     got = market.recent_settlements(since)
     pages = [r for r in emulator.requests[before:] if r.path == HISTORY]
     assert got is not None and len(pages) >= 3, len(pages)
-    sim = SimulatedMarket(7, clock=emulator.clock.now_ms)
-    hours = {s: q.interval_hours for s, q in sim.funding_quotes().items()}
-    want = sim.recent_settlements(since) or []
+    # fra's perpetuals, as the emulator prices them (its extra markets off the simulated ones).
+    listed = listed_market(SimulatedMarket(7, clock=emulator.clock.now_ms))
+    hours = {s: q.interval_hours for s, q in listed.funding_quotes().items()}
+    perps = [s for s, m in market.markets().items() if m.type is MarketType.PERP]
+    now = emulator.clock.now_ms()
+    want = sorted(
+        (s for perp in perps for s in listed.funding_history(perp, since, now)),
+        key=lambda s: (s.time_ms, s.symbol),
+    )
     assert [(s.symbol, s.time_ms, s.rate, s.interval_hours) for s in got] == [
         (s.symbol, s.time_ms, s.rate, hours[s.symbol]) for s in want
     ]

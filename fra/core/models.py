@@ -40,11 +40,17 @@ class Market(NamedTuple):
     # Perpetuals only: the maintenance margin rate of the first bracket.
     maintenance_margin_rate: Decimal = Decimal("0")
     max_leverage: int = 1
+    # Perpetuals counted in units of many coins (fra.core.units): the spot market that hedges
+    # it, and the coins one of the venue's units stands for. Every amount, step and price on
+    # this record is per coin already; only the venue's own requests and answers are in units.
+    hedge_symbol: str = ""
+    coins_per_unit: Decimal = Decimal(1)
 
     @property
     def spot_symbol(self) -> str:
-        """The spot market a linear perpetual hedges against (`BTC/USDT:USDT` -> `BTC/USDT`)."""
-        return f"{self.base}/{self.quote}"
+        """The spot market a linear perpetual hedges against (`BTC/USDT:USDT` -> `BTC/USDT`,
+        `1000PEPE/USDT:USDT` -> `PEPE/USDT` where the venue lists no `1000PEPE/USDT`)."""
+        return self.hedge_symbol or f"{self.base}/{self.quote}"
 
 
 class FundingQuote(NamedTuple):

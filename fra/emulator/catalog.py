@@ -1,10 +1,9 @@
 """What the emulated exchange lists: spot pairs and USDⓈ-M contracts, with Binance ids.
 
-Every market of the simulated venue is listed (unified `BTC/USDT` and `BTC/USDT:USDT` both
-become Binance's `BTCUSDT`, on the spot and the futures API respectively). Two contracts the
-simulation has no notion of are added, quoted off the BTC perpetual, because a real listing
-has them and a consumer must tell them apart from the USDT perpetuals it trades: a dated
-quarterly BTC future and a USDC-margined BTC perpetual.
+Every market of the simulated venue is listed, and the extra markets of fra.emulator.listings
+(unified `BTC/USDT` and `BTC/USDT:USDT` both become Binance's `BTCUSDT`, on the spot and the
+futures API respectively), with their statuses. The dated quarterly BTC and ETH futures are
+added here, quoted off their perpetuals: their delivery dates follow the clock.
 """
 
 from __future__ import annotations
@@ -15,17 +14,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal, NamedTuple
 
-from fra.core.models import Market, MarketType
+from fra.core.models import HOUR_MS, Market, MarketType
+from fra.emulator.derived import ListedMarket
 from fra.emulator.errors import invalid_symbol, mandatory
-from fra.venues.simulated import SimulatedMarket
+from fra.emulator.listings import PENDING_TRADING, TRADING, statuses
 
 Venue = Literal["spot", "futures"]
 
 # Binance's deliveryDate for perpetuals: 2100-12-25 08:00 UTC.
 PERPETUAL_DELIVERY_MS = 4_133_404_800_000
 ONBOARD_MS = 1_569_398_400_000  # 2019-09-25, when Binance listed its first USDT perpetual
-HEDGE_SOURCE = "BTC/USDT:USDT"  # the perpetual the extra contracts are quoted off
-TRADING = "TRADING"
+DATED = ("BTC", "ETH")  # the coins with quarterly contracts, quoted off their perpetuals
+LAUNCH_IN_MS = 72 * HOUR_MS  # a PENDING_TRADING listing starts trading this long after start
 _BRACKETS = 5
 _BRACKET_GROWTH = (0, 1, 5, 25, 100, 500)  # notional floors/caps in units of the first cap
 
@@ -36,9 +36,11 @@ class Listing(NamedTuple):
     venue: Venue
     market: Market  # trading rules
     source: str  # the simulated market whose prices, book and funding it shows
-    contract_type: str = ""  # futures only: PERPETUAL, CURRENT_QUARTER
+    contract_type: str = ""  # futures only: PERPETUAL, CURRENT_QUARTER, NEXT_QUARTER
     margin_asset: str = ""
     delivery_ms: int = PERPETUAL_DELIVERY_MS
+    status: str = TRADING  # as listed; a test may delist it later (`Catalog.delist`)
+    onboard_ms: int = ONBOARD_MS
 
     @property
     def perpetual(self) -> bool:
@@ -99,11 +101,15 @@ def quarter_end_after(now_ms: int) -> int:
 class Catalog:
     """The listings, their statuses and their leverage brackets. Thread-safe."""
 
-    def __init__(self, market: SimulatedMarket) -> None:
+    def __init__(self, market: ListedMarket) -> None:
         self._lock = threading.Lock()
         self._by_venue: dict[Venue, dict[str, Listing]] = {"spot": {}, "futures": {}}
-        for m in market.markets().values():
+        now = market.now_ms()
+        not_trading = statuses()
+        markets = market.markets()
+        for m in markets.values():
             spot = m.type is MarketType.SPOT
+            status = not_trading.get(m.symbol, TRADING)
             self._add(
                 Listing(
                     id=m.base + m.quote,
@@ -113,36 +119,31 @@ class Catalog:
                     source=m.symbol,
                     contract_type="" if spot else "PERPETUAL",
                     margin_asset="" if spot else m.quote,
+                    status=status,
+                    onboard_ms=now + LAUNCH_IN_MS if status == PENDING_TRADING else ONBOARD_MS,
                 )
             )
-        btc = market.markets()[HEDGE_SOURCE]
-        delivery = quarter_end_after(market.now_ms())
-        yymmdd = datetime.fromtimestamp(delivery / 1000, UTC).strftime("%y%m%d")
-        dated = f"{btc.symbol}-{yymmdd}"
-        self._add(
-            Listing(
-                id=f"BTCUSDT_{yymmdd}",
-                symbol=dated,
-                venue="futures",
-                market=btc._replace(symbol=dated),
-                source=HEDGE_SOURCE,
-                contract_type="CURRENT_QUARTER",
-                margin_asset="USDT",
-                delivery_ms=delivery,
-            )
-        )
-        usdc = "BTC/USDC:USDC"
-        self._add(
-            Listing(
-                id="BTCUSDC",
-                symbol=usdc,
-                venue="futures",
-                market=btc._replace(symbol=usdc, quote="USDC"),
-                source=HEDGE_SOURCE,
-                contract_type="PERPETUAL",
-                margin_asset="USDC",
-            )
-        )
+        current = quarter_end_after(now)
+        for coin in DATED:
+            perp = markets[f"{coin}/USDT:USDT"]
+            for contract_type, delivery in (
+                ("CURRENT_QUARTER", current),
+                ("NEXT_QUARTER", quarter_end_after(current)),
+            ):
+                yymmdd = datetime.fromtimestamp(delivery / 1000, UTC).strftime("%y%m%d")
+                dated = f"{perp.symbol}-{yymmdd}"
+                self._add(
+                    Listing(
+                        id=f"{coin}USDT_{yymmdd}",
+                        symbol=dated,
+                        venue="futures",
+                        market=perp._replace(symbol=dated),
+                        source=perp.symbol,
+                        contract_type=contract_type,
+                        margin_asset="USDT",
+                        delivery_ms=delivery,
+                    )
+                )
         self._status: dict[tuple[Venue, str], str] = {}
         self._removed: set[tuple[Venue, str]] = set()
         self._brackets = {
@@ -180,7 +181,7 @@ class Catalog:
 
     def status(self, listing: Listing) -> str:
         with self._lock:
-            return self._status.get((listing.venue, listing.id), TRADING)
+            return self._status.get((listing.venue, listing.id), listing.status)
 
     def delist(self, symbol: str, status: str, *, remove: bool) -> None:
         listing = self.by_symbol(symbol)

@@ -21,7 +21,7 @@ from fra.emulator.api_common import (
     parse_order,
     selected,
 )
-from fra.emulator.catalog import ONBOARD_MS, Listing
+from fra.emulator.catalog import TRADING, Listing
 from fra.emulator.errors import BinanceError, illegal, mandatory
 from fra.emulator.formats import fixed, places, plain, s8
 from fra.emulator.records import BUY, ZERO, Order, PositionView, WalletView
@@ -119,7 +119,7 @@ class FuturesApi:
             "pair": listing.id.split("_")[0],
             "contractType": listing.contract_type,
             "deliveryDate": listing.delivery_ms,
-            "onboardDate": ONBOARD_MS,
+            "onboardDate": listing.onboard_ms,
             "status": self.ex.catalog.status(listing),
             "maintMarginPercent": fixed(first.maint_rate * 100, 4),
             "requiredMarginPercent": fixed(Decimal(100) / first.initial_leverage, 4),
@@ -240,9 +240,9 @@ class FuturesApi:
                 "markPrice": s8(quote.mark_price),
                 "indexPrice": s8(quote.index_price),
                 "estimatedSettlePrice": s8(quote.index_price),
-                # Delivery contracts have no funding: Binance sends empty strings and zero.
-                "lastFundingRate": s8(quote.rate) if perpetual else "",
-                "interestRate": "0.00010000" if perpetual else "",
+                # Delivery contracts have no funding: Binance sends zero rates and time.
+                "lastFundingRate": s8(quote.rate) if perpetual else s8(ZERO),
+                "interestRate": "0.00010000" if perpetual else s8(ZERO),
                 "nextFundingTime": quote.next_funding_ms if perpetual else 0,
                 "time": now,
             }
@@ -252,9 +252,15 @@ class FuturesApi:
     def funding_rate(self, req: ApiRequest) -> Json:
         """Settled rates, ascending by time and, at one time, by symbol; startTime and endTime
         inclusive. Without startTime: the latest `limit`; with it: the first `limit` from there
-        on. Without a symbol, every perpetual's (Binance's USDC-margined ones included)."""
+        on. Without a symbol, every perpetual's that settles now (Binance's USDC-margined ones
+        included; not one delisted, SETTLING, or not launched yet)."""
         listing = self._optional_listing(req)
-        listings = [listing] if listing else self.ex.catalog.listings("futures")
+        catalog = self.ex.catalog
+        listings = (
+            [listing]
+            if listing
+            else [one for one in catalog.listings("futures") if catalog.status(one) == TRADING]
+        )
         perpetuals = [one for one in listings if one.perpetual]
         limit = req.limit(100, 1000)
         start, end = req.integer("startTime"), req.integer("endTime")

@@ -28,6 +28,7 @@ from fra.emulator.clock import EmulatorClock
 from fra.emulator.errors import BinanceError, bad_api_key, not_authorized
 from fra.emulator.faults import Fault, FaultQueue
 from fra.emulator.futures_api import FuturesApi
+from fra.emulator.listings import listed_market
 from fra.emulator.past_market import PastMarket
 from fra.emulator.spot_api import SpotApi
 from fra.venues.simulated import Shock, SimulatedMarket
@@ -73,12 +74,13 @@ class BinanceEmulator:
         funding_noise: float = 0.0,
     ) -> None:
         self.clock = clock or EmulatorClock()
-        self.market = SimulatedMarket(
+        simulated = SimulatedMarket(
             seed=market_seed,
             clock=self.clock.now_ms,
             shocks=shocks,
             funding_noise=funding_noise,
         )
+        self.market = listed_market(simulated)
         self.keys = (
             dict(keys) if keys is not None else {DEFAULT_API_KEY: EmulatedKey(DEFAULT_SECRET)}
         )

@@ -25,6 +25,7 @@ from fra.core.backtest import (
 from fra.core.history import FundingRecord, HistoryError, PriceBar, unify
 from fra.core.margin import Band
 from fra.core.performance import Figures, SymbolFigures, figures, per_symbol
+from fra.core.units import ONE, Hedge, hedge_of
 from fra.engine.history import bad_history
 from fra.settings import Settings
 from fra.store.history import HistoryStore
@@ -104,16 +105,26 @@ def load(
             f"choose from {', '.join(sorted(stored)[:20])} or import it",
         )
     unpriced: list[str] = []
+    priced = store.symbols(exchange, "bars")
     if not symbols:  # those without any bars are left out unread
-        priced = store.symbols(exchange, "bars")
         unpriced = [s for s in wanted if s not in priced]
         wanted = [s for s in wanted if s in priced]
     funding = store.funding(exchange, wanted, since_ms - warmup_ms, until_ms)
-    spots = [s.split(":")[0] for s in wanted]
+    # A 1000PEPE perpetual is paired with PEPE/USDT's bars where history holds no 1000PEPE/USDT,
+    # as a scan pairs them (fra.core.units).
+    hedges = {s: hedge_of(s, priced) for s in wanted}
+    spots = [h.spot_symbol for h in hedges.values()]
     # A day before the period: the 24h volume of the first cycle.
     bars = store.price_bars(exchange, [*wanted, *spots], since_ms - DAY_MS, until_ms)
     return _series(
-        exchange, wanted, funding, bars, since_ms, explicit=bool(symbols), no_bars=unpriced
+        exchange,
+        wanted,
+        funding,
+        bars,
+        since_ms,
+        explicit=bool(symbols),
+        no_bars=unpriced,
+        hedges=hedges,
     )
 
 
@@ -170,11 +181,15 @@ def _series(
     *,
     explicit: bool,
     no_bars: list[str] | None = None,
+    hedges: dict[str, Hedge] | None = None,
 ) -> tuple[list[Series], list[str]]:
     """Each symbol's Series, and warnings about what was left out (`no_bars`: symbols already
     left out for want of bars); `explicit`: the user named the symbols, so one without bars is
-    an error rather than a note."""
-    spots = {s: s.split(":")[0] for s in wanted}
+    an error rather than a note. `hedges`: each perpetual's spot market and coins per unit
+    (default: the spot pair of its own coin); a perpetual counted in units of many coins is
+    replayed per coin, its prices and mark prices divided by the unit."""
+    hedges = hedges or {}
+    spots = {s: hedges[s].spot_symbol if s in hedges else s.split(":")[0] for s in wanted}
     series: list[Series] = []
     warnings: list[str] = []
     no_bars = list(no_bars or [])
@@ -189,7 +204,8 @@ def _series(
                 )
             no_bars.append(symbol)
             continue
-        settlements = intervals(funding[symbol])
+        unit = hedges[symbol].coins_per_unit if symbol in hedges else ONE
+        settlements = intervals(per_coin_funding(funding[symbol], unit))
         gaps = [
             (a.time_ms, b.time_ms)
             for a, b in pairwise(settlements)
@@ -206,7 +222,7 @@ def _series(
             symbol,
             spots[symbol],
             settlements,
-            tuple(bars[symbol]),
+            per_coin_bars(bars[symbol], unit),
             tuple(bars.get(spots[symbol], ())),
             bar_length(bars[symbol]),
         )
@@ -229,6 +245,28 @@ def _series(
             "choose --from/--to inside the data (`fra history list`)",
         )
     return series, warnings
+
+
+def per_coin_funding(records: list[FundingRecord], unit: Decimal) -> list[FundingRecord]:
+    """Settlements of a perpetual counted in units of `unit` coins, with mark prices per coin."""
+    if unit == ONE:
+        return records
+    return [r._replace(mark_price=r.mark_price / unit if r.mark_price else None) for r in records]
+
+
+def per_coin_bars(bars: list[PriceBar], unit: Decimal) -> tuple[PriceBar, ...]:
+    """A perpetual's bars per coin: prices divided by `unit`, volumes (in units) times it."""
+    if unit == ONE:
+        return tuple(bars)
+    return tuple(
+        PriceBar(
+            b.open_time_ms,
+            b.close / unit,
+            str(Decimal(b.high_text) / unit),
+            str(Decimal(b.volume_text) * unit),
+        )
+        for b in bars
+    )
 
 
 def _price_gaps(series: list[Series], since_ms: int) -> list[str]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from fra.core.history import HOUR_MS, SECOND_MS, Bar, FundingRecord, HistoryError, unify
 from fra.core.models import MarketType
+from fra.core.units import hedge_for
 from fra.engine.history import bad_history
 from fra.engine.interrupts import StopFlag
 from fra.errors import BadInput, Interrupted
@@ -425,8 +426,15 @@ class CcxtSource:
             raise BadInput(f"{self.exchange} has no 1h to 8h candles", "choose another exchange")
         self.call("load_markets")
         relevant = relevant_markets(client.markets)
-        spots = {m["base"]: m["symbol"] for m in relevant if m.get("spot")}
-        perps = {m["symbol"]: spots.get(m["base"]) for m in relevant if m.get("swap")}
+        spots = {m["symbol"] for m in relevant if m.get("spot")}
+        # The spot pair a scan would hedge with: PEPE/USDT for 1000PEPE (fra.core.units). Bars
+        # are stored as the exchange serves them; the backtest converts on loading.
+        hedges = {
+            m["symbol"]: hedge_for(m["base"], m["quote"], spots).spot_symbol
+            for m in relevant
+            if m.get("swap")
+        }
+        perps = {perp: spot if spot in spots else None for perp, spot in hedges.items()}
         if not perps:
             raise BadInput(f"{self.exchange} lists no USDT perpetuals", "choose another exchange")
         return perps

@@ -87,10 +87,13 @@ class BinanceLive:
             params["newOrderRespType"] = "RESULT"
             if order.reduce_only:
                 params["reduceOnly"] = True
+        # The exchange counts a 1000PEPE-style perpetual in its units: fra's coin amounts are
+        # whole units, as the market's amount step is one unit's coins.
+        units = order.amount / market.coins_per_unit
         try:
             # Once, never retried here: after a timeout the engine looks the id up first.
             raw = self.call.once(
-                "create_order", order.symbol, "market", order.side.value, order.amount, None, params
+                "create_order", order.symbol, "market", order.side.value, units, None, params
             )
         except VenueError as exc:
             if exc.kind == "bad_symbol":
@@ -133,8 +136,9 @@ class BinanceLive:
     def _result(
         self, raw: dict[str, Any], market: Market, requested: Decimal | None, cid: str
     ) -> OrderResult:
-        filled = dec(raw.get("filled")) or ZERO
-        average = dec(raw.get("average")) or ZERO
+        unit = market.coins_per_unit  # the answer counts units and prices them per unit
+        filled = (dec(raw.get("filled")) or ZERO) * unit
+        average = (dec(raw.get("average")) or ZERO) / unit
         if not average and filled:
             average = (dec(raw.get("cost")) or ZERO) / filled
         status = _STATUS.get(raw.get("status") or "", OrderStatus.REJECTED)
@@ -148,7 +152,7 @@ class BinanceLive:
             symbol=market.symbol,
             side=Side(raw["side"]),
             status=status,
-            requested=dec(raw.get("amount")) or requested or filled,
+            requested=(dec(raw.get("amount")) or ZERO) * unit or requested or filled,
             filled=filled,
             average_price=average,
             fee=fee,
@@ -247,12 +251,14 @@ class BinanceLive:
 
     def perp_margin(self, symbol: str) -> PerpMargin | None:
         positions = self.call("fetch_positions", [symbol])
+        unit = self.market.coins_per_unit(symbol)
         for p in positions:
-            contracts = dec(p.get("contracts")) or ZERO
+            contracts = (dec(p.get("contracts")) or ZERO) * unit
             if p.get("symbol") != symbol or not contracts:
                 continue
             info = p.get("info") or {}
-            mark = dec(p.get("markPrice")) or self.market.funding_quote(symbol).mark_price
+            mark = (dec(p.get("markPrice")) or ZERO) / unit
+            mark = mark or self.market.funding_quote(symbol).mark_price
             margin = dec(info.get("isolatedWallet")) or dec(p.get("collateral")) or ZERO
             maintenance = dec(p.get("maintenanceMargin"))
             if maintenance is None:
@@ -261,7 +267,7 @@ class BinanceLive:
             return PerpMargin(
                 symbol=symbol,
                 amount=contracts,
-                entry_price=dec(p.get("entryPrice")) or ZERO,
+                entry_price=(dec(p.get("entryPrice")) or ZERO) / unit,
                 mark_price=mark,
                 margin=margin,
                 maintenance_margin=maintenance,
@@ -269,12 +275,12 @@ class BinanceLive:
         return None
 
     def perp_positions(self) -> dict[str, Decimal]:
-        """Every USDT perpetual the account is short on the exchange: symbol -> amount."""
+        """Every USDT perpetual the account is short on the exchange: symbol -> coins."""
         out = {}
         for p in self.call("fetch_positions", None):
             contracts = dec(p.get("contracts")) or ZERO
             if contracts and p.get("side") == "short":
-                out[p["symbol"]] = contracts
+                out[p["symbol"]] = contracts * self.market.coins_per_unit(p["symbol"])
         return out
 
     def funding_payments(self, symbol: str, since_ms: int, until_ms: int) -> list[FundingPayment]:

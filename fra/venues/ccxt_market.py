@@ -1,7 +1,9 @@
 """Market data from a real exchange through ccxt: bulk calls, markets cached in state.db.
 
 Amounts are in the base coin everywhere in fra; exchanges that count perpetuals in contracts
-(OKX) are converted here, at the boundary.
+(OKX) or in units of many coins (Binance's and Bybit's `1000PEPE`, hedged with `PEPE/USDT`) are
+converted here, at the boundary: such a perpetual's amounts are coins and its prices are per
+coin in every record this module returns.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from fra.core.models import FundingQuote, FundingSettlement, Market, MarketType, OrderBook, Ticker
+from fra.core.units import hedge_for, spot_bases
 from fra.store.db import Store
 from fra.venues.base import VenueError
 from fra.venues.exchange import Caller
@@ -34,7 +37,8 @@ def dec(value: Any) -> Decimal | None:
 
 
 def relevant_markets(markets: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Active linear perpetual swaps settled in USDT, and the USDT spot markets of their coins.
+    """Active linear perpetual swaps settled in USDT, and the USDT spot markets of their coins
+    (for `1000PEPE` both `1000PEPE/USDT` and `PEPE/USDT`: see fra.core.units).
 
     Dated futures, inverse contracts and other quotes are dropped before caching: they are most
     of Binance's list and fra never trades them.
@@ -48,7 +52,7 @@ def relevant_markets(markets: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
         and m.get("quote") == QUOTE
         and m.get("settle") == QUOTE
     ]
-    bases = {m["base"] for m in perps}
+    bases = {coin for m in perps for coin in spot_bases(m["base"])}
     spots = [
         m
         for m in markets.values()
@@ -105,6 +109,7 @@ class CcxtMarket:
             raw = self._raw_markets()
             fees = self._account_fees()
             self._markets = {m["symbol"]: self._market(m, fees) for m in raw}
+            self._markets = per_coin(self._markets)
             if not any(m.type is MarketType.PERP for m in self._markets.values()):
                 raise VenueError(
                     f"{self.name} lists no {QUOTE}-settled perpetual swaps", kind="unsupported"
@@ -211,6 +216,14 @@ class CcxtMarket:
         m = self.exchange.markets.get(symbol) or {}
         return (dec(m.get("contractSize")) or Decimal(1)) if m.get("swap") else Decimal(1)
 
+    def coins_per_unit(self, symbol: str) -> Decimal:
+        """Coins one unit of the exchange's amounts stands for (its prices are per unit)."""
+        if self._markets is None:
+            self.markets()
+        assert self._markets is not None
+        market = self._markets.get(symbol)
+        return market.coins_per_unit if market is not None else Decimal(1)
+
     # -- funding -----------------------------------------------------------------------------
 
     def funding_quotes(self) -> dict[str, FundingQuote]:
@@ -283,13 +296,14 @@ class CcxtMarket:
             # Never guessed: a symbol whose interval or price is unknown is left out of the scan.
             log.info("%s: no funding interval/mark price/next time from %s", symbol, self.name)
             return None
+        unit = self.coins_per_unit(symbol)
         return FundingQuote(
             symbol=symbol,
             rate=dec(rate.get("fundingRate")),
             interval_hours=hours,
             next_funding_ms=int(rate["fundingTimestamp"]),
-            mark_price=mark,
-            index_price=dec(rate.get("indexPrice")) or mark,
+            mark_price=mark / unit,
+            index_price=(dec(rate.get("indexPrice")) or mark) / unit,
         )
 
     def funding_history(self, symbol: str, since_ms: int, until_ms: int) -> list[FundingSettlement]:
@@ -299,6 +313,7 @@ class CcxtMarket:
         intervals = self._funding_intervals()
         hours = intervals.get(symbol, 8) if intervals is not None else None
         page_size = _HISTORY_PAGE.get(self.name, 1000)
+        unit = self.coins_per_unit(symbol)
         out: list[FundingSettlement] = []
         start = since_ms + 1
         while start <= until_ms:
@@ -312,7 +327,9 @@ class CcxtMarket:
             for r in fresh:
                 mark = dec((r.get("info") or {}).get("markPrice"))
                 if (mark is None or hours is None) and current is None:
-                    current = self.funding_quote(symbol)
+                    current = self.funding_quote(symbol)  # per coin already
+                if mark is not None:
+                    mark /= unit
                 out.append(
                     FundingSettlement(
                         symbol=symbol,
@@ -355,7 +372,8 @@ class CcxtMarket:
                         symbol=symbol,
                         time_ms=time_ms,
                         rate=dec(r["fundingRate"]) or ZERO,
-                        mark_price=dec((r.get("info") or {}).get("markPrice")) or ZERO,
+                        mark_price=(dec((r.get("info") or {}).get("markPrice")) or ZERO)
+                        / self.coins_per_unit(symbol),
                         # As funding_history has it: the symbol's interval now.
                         interval_hours=intervals.get(symbol, 8),
                     )
@@ -414,16 +432,20 @@ class CcxtMarket:
             # OKX counts a perpetual's volume in contracts.
             base_volume = (dec(t.get("baseVolume")) or ZERO) * self._contract_size(symbol)
             volume = base_volume * last
-        return Ticker(symbol=symbol, bid=bid, ask=ask, last=last, quote_volume_24h=volume)
+        unit = self.coins_per_unit(symbol)
+        return Ticker(
+            symbol=symbol, bid=bid / unit, ask=ask / unit, last=last / unit, quote_volume_24h=volume
+        )
 
     def order_book(self, symbol: str, limit: int = 50) -> OrderBook:
         if symbol not in self.markets():
             raise KeyError(symbol)
         book = self._call("fetch_order_book", symbol, limit)
-        size = self._contract_size(symbol)
+        unit = self.coins_per_unit(symbol)
+        size = self._contract_size(symbol) * unit
 
         def side(levels: list[list[Any]]) -> tuple[tuple[Decimal, Decimal], ...]:
-            return tuple((Decimal(str(p)), Decimal(str(a)) * size) for p, a, *_ in levels)
+            return tuple((Decimal(str(p)) / unit, Decimal(str(a)) * size) for p, a, *_ in levels)
 
         return OrderBook(
             symbol=symbol,
@@ -431,3 +453,26 @@ class CcxtMarket:
             bids=side(book["bids"]),
             asks=side(book["asks"]),
         )
+
+
+def per_coin(markets: dict[str, Market]) -> dict[str, Market]:
+    """The markets with each perpetual counted in units of many coins restated per coin and
+    given the spot market that hedges it (fra.core.units): its amount step and minimum times
+    the unit, its price step divided by it. Minimum notionals are in USDT either way."""
+    spots = {s for s, m in markets.items() if m.type is MarketType.SPOT}
+    out = dict(markets)
+    for symbol, m in markets.items():
+        if m.type is not MarketType.PERP:
+            continue
+        hedge = hedge_for(m.base, m.quote, spots)
+        unit = hedge.coins_per_unit
+        if unit == 1:
+            continue
+        out[symbol] = m._replace(
+            amount_step=m.amount_step * unit,
+            min_amount=m.min_amount * unit,
+            price_step=m.price_step / unit,
+            hedge_symbol=hedge.spot_symbol,
+            coins_per_unit=unit,
+        )
+    return out
