@@ -222,6 +222,8 @@ def test_paper_opens_earns_funding_and_closes_the_1000_unit_perpetual_hedged(
     perp_coins, perp_price = fills(paper, "perp", "open")
     assert near(perp_price, spot_price) and near(perp_price, unit_mark(emulator) / UNIT)
     assert 900 < perp_coins * perp_price <= 1000
+    # Shown with the digits a price per coin needs (0.0000045..., not 0.0000).
+    assert f"{spot_price:.8f}" in paper("positions").stdout
 
     # The margin ratio: the mark per coin, and a ratio a 3x short has, not a liquidation.
     [leg] = paper.json("margin-check")["legs"]

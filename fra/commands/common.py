@@ -196,6 +196,15 @@ def money(value: Decimal | None, places: int = 2) -> str:
     return "-" if value is None else f"{value:,.{places}f}"
 
 
+def price(value: Decimal | None) -> str:
+    """A price to four places, more for a coin worth under a cent (PEPE's 0.00000451): at
+    least three significant digits."""
+    if value is None:
+        return "-"
+    places = max(4, 2 - value.adjusted()) if value else 4
+    return f"{value:,.{places}f}"
+
+
 def raise_if_incomplete(positions: list[Any]) -> None:
     """Exit 5 when a close left something behind (the venue did not fill it)."""
     stuck = [p for p in positions if not p.state.is_final]

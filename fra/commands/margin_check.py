@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from fra.commands.common import JsonOption, exit_with, guarded, money, pct, print_json, settings
+from fra.commands.common import (
+    JsonOption,
+    exit_with,
+    guarded,
+    money,
+    pct,
+    price,
+    print_json,
+    settings,
+)
 
 
 def margin_check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
@@ -64,7 +73,7 @@ def margin_check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
                 [
                     str(leg.position_id),
                     leg.symbol,
-                    money(leg.mark_price, 4),
+                    price(leg.mark_price),
                     money(leg.margin_balance),
                     money(leg.maintenance_margin),
                     pct(leg.ratio, 2),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fra.commands.common import age, iso, money, ts
+from fra.commands.common import age, iso, money, price, ts
 from fra.commands.output import Line, styled, table
 from fra.core.models import Snapshot
 from fra.core.positions import Position
@@ -53,11 +53,11 @@ def positions_table(title: str, rows: list[dict[str, Any]], closed: bool) -> lis
             r["symbol"],
             r["state"],
             f"{r['perp_amount']:f}",
-            money(r["spot_entry_price"], 4),
-            money(r["perp_entry_price"], 4),
+            price(r["spot_entry_price"]),
+            price(r["perp_entry_price"]),
         ]
         if closed:
-            line += [money(r["spot_exit_price"], 4), money(r["perp_exit_price"], 4)]
+            line += [price(r["spot_exit_price"]), price(r["perp_exit_price"])]
         net = r["net_pnl"]
         line += [
             money(r["funding"], 4),
@@ -82,8 +82,8 @@ def describe(p: Position) -> str:
     if p.state.value == "open":
         return (
             f"position {p.id} open: {p.perp_symbol} short {p.perp_short} @ "
-            f"{money(p.perp_entry_price, 4)}, {p.spot_symbol} long {p.spot_held} @ "
-            f"{money(p.spot_entry_price, 4)}, entry fees {money(pnl.fees, 4)}"
+            f"{price(p.perp_entry_price)}, {p.spot_symbol} long {p.spot_held} @ "
+            f"{price(p.spot_entry_price)}, entry fees {money(pnl.fees, 4)}"
         )
     return (
         f"position {p.id} {p.perp_symbol} {p.state.value} at {ts(p.closed_ms)} UTC"
