@@ -110,6 +110,13 @@ def test_markets_priced_off_another_follow_it(emu: BinanceEmulator) -> None:
     assert near(mid(futures["1000FLOKIUSDT"]), mid(touch["FLOKIUSDT"]) * 1000)
     assert near(mid(futures["1000BONKUSDT"]), mid(touch["BONKUSDT"]) * 1000)
     assert near(mid(futures["1000PEPEUSDT"]), mid(touch["PEPEUSDT"]) * 1000)
+    # Their history too: the same bars, at the same factor, with volumes of their own.
+    spot = get(emu, "/api/v3/klines?symbol=FLOKIUSDT&interval=8h&limit=5")
+    perp = get(emu, "/fapi/v1/klines?symbol=1000FLOKIUSDT&interval=8h&limit=5")
+    assert [b[0] for b in spot] == [b[0] for b in perp] and len(spot) == 5
+    for s, p in zip(spot, perp, strict=True):
+        assert abs(Decimal(p[4]) / (Decimal(s[4]) * 1000) - 1) < Decimal("0.02")
+        assert Decimal(s[5]) > 0 and Decimal(p[5]) > 0
 
 
 def test_only_perpetuals_that_trade_settle_funding(emu: BinanceEmulator) -> None:

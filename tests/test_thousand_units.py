@@ -352,3 +352,39 @@ def test_history_pairs_the_1000_unit_perpetual_with_its_coins_bars(
         "--to", "2026-03-30",
     )  # fmt: skip
     assert not any("liquidat" in e for e in report["events"]), report["events"]
+
+
+def test_paper_trades_a_prefixed_spot_pair_as_itself_and_a_derived_1000_unit_pair_per_coin(
+    fra: Fra,
+) -> None:
+    """1000SATS is a spot coin of its own on Binance: its perpetual is hedged 1:1 with
+    1000SATSUSDT, no conversion. 1000FLOKI (a market the emulator prices off DOGE's) is hedged
+    with FLOKIUSDT, per coin like 1000PEPE."""
+    hot = [f"{s}@{iso(T0)}:funding=0.0008:hours=72" for s in ("ORDI/USDT:USDT", "DOGE/USDT:USDT")]
+    with make_emulator(*hot) as emu:
+        paper = on(fra, emu).set(
+            FRA_STRATEGY__SYMBOLS=["1000SATS/USDT:USDT", "1000FLOKI/USDT:USDT"],
+            FRA_STRATEGY__MIN_VOLUME_USD="1000000",
+        )
+        for symbol in ("1000SATS/USDT:USDT", "1000FLOKI/USDT:USDT"):
+            paper("open", symbol, "--size", "300")
+        sats, floki = paper.json("positions")
+        assert (sats["symbol"], sats["spot_symbol"]) == ("1000SATS/USDT:USDT", "1000SATS/USDT")
+        assert (floki["symbol"], floki["spot_symbol"]) == ("1000FLOKI/USDT:USDT", "FLOKI/USDT")
+        books = {
+            symbol: emu.market.order_book(symbol, 1)
+            for symbol in ("1000SATS/USDT:USDT", "1000FLOKI/USDT:USDT")
+        }
+        for position, unit in ((sats, ONE), (floki, UNIT)):
+            spot, short = legs(paper, position["id"])
+            assert spot >= short and (spot - short) / short <= Decimal("0.01")
+            perp_price = Decimal(position["perp_entry_price"])
+            assert near(perp_price, Decimal(position["spot_entry_price"]))
+            # The exchange's book, per its own unit: 1000SATS's as is, 1000FLOKI's / 1000.
+            touch = books[position["symbol"]].bids[0][0] / unit
+            assert near(perp_price, touch), (position["symbol"], perp_price, touch)
+            assert 250 < short * perp_price <= 300
+        paper("close", "--all")
+        for position in paper.json("positions", "--state", "closed"):
+            notional = Decimal(position["perp_amount"]) * Decimal(position["perp_entry_price"])
+            assert abs(Decimal(position["net_pnl"])) < notional * Decimal("0.02"), position
