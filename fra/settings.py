@@ -296,11 +296,19 @@ class BacktestSettings(BaseModel):
     slippage_bps: Decimal = Field(
         Decimal("2"), ge=0, description="Slippage of each fill beyond the spread, basis points"
     )
-    maintenance_margin_rate: Decimal = Field(
-        Decimal("0.01"), gt=0, lt=1, description="Maintenance margin / notional of a short"
+    maintenance_margin_rate: Decimal | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="One maintenance margin rate for every short at every size, instead of"
+        " Binance's leverage brackets (off: the brackets)",
     )
     resume_after_hours: int = Field(
         24, ge=0, description="Hours a halt lasts in a backtest (stands in for `fra resume`)"
+    )
+
+    _rate_off = field_validator("maintenance_margin_rate", mode="before")(
+        staticmethod(lambda v: _none(v))
     )
 
 

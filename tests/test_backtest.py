@@ -118,10 +118,10 @@ def test_a_squeeze_liquidates_the_short_and_halts_like_live(flat: Fra) -> None:
     eth = report["per_symbol"][0]
     # Isolated margin: the short lost its margin (a third of the notional); the spot was sold
     # as live fra would, a cycle after the liquidation: at the liquidation price, where the
-    # margin ratio reached 1 (maintenance margin 1 % of the notional).
+    # margin ratio reached 1 (maintenance margin 0.4 % of the notional: ETH's first bracket).
     assert eth["trades"] == 1
     margin = 2000 / 3
-    liquidation = (1000 + 1000 / 3) / 1.01
+    liquidation = (1000 + 1000 / 3) / 1.004
     spot_gain = 2 * (liquidation - 1000)  # 2 ETH
     assert eth["pnl"] == pytest.approx(spot_gain - margin + eth["funding"] - eth["fees"])
     assert eth["fees"] == pytest.approx(2000 * 0.0015 + 2 * liquidation * 0.001)

@@ -293,7 +293,7 @@ def test_futures_settings_say_when_there_is_nothing_to_change(ex: ccxt.binance) 
         ex.set_margin_mode("isolated", SOL_PERP)
     assert ex.set_leverage(3, SOL_PERP)["leverage"] == 3
     with pytest.raises(ccxt.BadRequest, match="-4028"):
-        ex.set_leverage(100, SOL_PERP)  # SOL's first bracket allows 75x
+        ex.set_leverage(125, SOL_PERP)  # SOL's first bracket allows 100x (Binance's, fra/data)
 
 
 def test_spot_buy_pays_its_fee_in_the_coin_bought(ex: ccxt.binance) -> None:
@@ -510,7 +510,8 @@ def test_trading_fees_and_leverage_tiers(ex: ccxt.binance) -> None:
     assert ex.fetch_trading_fees()[BTC]["taker"] == 0.001
     assert ex.fetch_trading_fee(BTC_PERP)["taker"] == 0.0005
     tiers = ex.fetch_leverage_tiers([SOL_PERP])[SOL_PERP]
-    assert tiers[0]["maxLeverage"] == 75 and tiers[0]["maintenanceMarginRate"] == 0.005
+    # Binance's own brackets for SOL (fra/data/binance_brackets.json): 100x and 0.5 % first.
+    assert tiers[0]["maxLeverage"] == 100 and tiers[0]["maintenanceMarginRate"] == 0.005
     assert tiers[1]["minNotional"] == tiers[0]["maxNotional"]
 
 

@@ -5,9 +5,19 @@ from __future__ import annotations
 import typer
 
 from fra.commands.common import JsonOption, guarded, print_json, settings
+from fra.settings import Settings
 
 
-def doctor(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+def doctor(
+    ctx: typer.Context,
+    as_json: bool = JsonOption,
+    refresh_tiers: bool = typer.Option(
+        False,
+        "--refresh-tiers",
+        help="Instead of the checks: fetch the account's leverage brackets (needs API keys) and"
+        " store them in the state file, where margin figures are computed from them.",
+    ),
+) -> None:
     """Check the set-up against the exchange: connectivity, clock skew, API key permissions,
     position mode and balances, the state file, and (live) whether the exchange holds positions
     the books do not explain. Exit 2 when something must be fixed, 5 when the exchange cannot
@@ -18,6 +28,9 @@ def doctor(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         from fra.errors import ExitCode
 
         s = settings(ctx)
+        if refresh_tiers:
+            _refresh_tiers(s, as_json)
+            return
         checks = run_checks(s)
         if as_json:
             print_json([c._asdict() for c in checks])
@@ -45,3 +58,18 @@ def doctor(ctx: typer.Context, as_json: bool = JsonOption) -> None:
             raise typer.Exit(int(ExitCode.UNTRACKED))
 
     guarded(body)
+
+
+def _refresh_tiers(s: Settings, as_json: bool) -> None:
+    from fra.engine.tiers import refresh_tiers
+
+    done = refresh_tiers(s)
+    if as_json:
+        print_json(done._asdict())
+        return
+    firsts = "; ".join(f"{symbol} {text}" for symbol, text in done.first_brackets.items())
+    print(
+        f"stored the leverage brackets of {done.symbols} USDT perpetuals from {done.source}"
+        f" in {done.state_file}" + (f": {firsts}" if firsts else "")
+    )
+    print("margin ratios, top-ups and paper liquidations are computed from them from now on")

@@ -18,6 +18,13 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import NamedTuple
 
+from fra.core.brackets import (
+    Brackets,
+    Ladder,
+    maintenance_margin,
+    maintenance_rate,
+    short_liquidation_price,
+)
 from fra.core.forecast import ForecastParams, Print, Tracker, forecast
 from fra.core.history import HOUR_MS, FundingRecord, PriceBar
 from fra.core.margin import Band, Funds, Short, ShrinkCosts, leg_band, plan_topup
@@ -55,7 +62,7 @@ class Params(NamedTuple):
     perp_fee: Decimal
     half_spread: Decimal  # fraction of the price, each leg
     slippage: Decimal  # fraction of the price, each fill, on top of the spread
-    maintenance_rate: Decimal  # maintenance margin / notional of a short
+    brackets: Brackets  # each perpetual's leverage brackets: its shorts' maintenance margin
     margin_alert: Decimal
     margin_critical: Decimal
     resume_after_ms: int  # a halt lasts this long: the human who runs `fra resume`
@@ -185,8 +192,9 @@ class _Cursor:
 class _Symbol:
     """One symbol during the replay: what is known of it at the current cycle."""
 
-    def __init__(self, series: Series) -> None:
+    def __init__(self, series: Series, brackets: Ladder) -> None:
         self.series = series
+        self.brackets = brackets  # its shorts' maintenance margin, looked up once
         self.perp = _Cursor(series.perp_bars, series.bar_ms)
         self.spot = _Cursor(series.spot_bars, series.bar_ms)
         self.settled: Settlement | None = None
@@ -402,7 +410,7 @@ def run(
     cycles: Timeline | None = None,
 ) -> Result:
     p = params
-    symbols = {s.symbol: _Symbol(s) for s in series}
+    symbols = {s.symbol: _Symbol(s, p.brackets.of(s.symbol)) for s in series}
     by_time = cycles if cycles is not None else timeline(series, since_ms, until_ms)
     book = _Book(p)
     held = book.held
@@ -446,17 +454,27 @@ def run(
         level = MarginLevel.OK
         for h in list(held.values()):
             sym = symbols[h.symbol]
+            brackets = sym.brackets
             high = sym.mark_high() or sym.perp_close or h.perp_entry
-            ratio = _margin_ratio(h, high, p.maintenance_rate)
+            ratio = _margin_ratio(h, high, brackets)
             if ratio >= 1:
                 _liquidate(book, h, sym, t, high, events)
                 level = MarginLevel.CRITICAL
                 continue
-            if p.band is not None and sym.perp_close and sym.spot_close:
-                h = _top_up(book, h, sym.spot_close, sym.perp_close, p.band, t)
+            # The ratio rises with the price: a short at or below the trigger at a high above
+            # the close has nothing to top up at the close either (and its level is OK, the
+            # trigger being below the alert), so the plan is skipped.
+            close = sym.perp_close
+            if (
+                p.band is not None
+                and close
+                and sym.spot_close
+                and (ratio > p.band.trigger or high < close)
+            ):
+                h = _top_up(book, h, sym.spot_close, close, p.band, t, brackets)
                 if h is None:
                     continue
-                ratio = _margin_ratio(h, sym.perp_close, p.maintenance_rate)
+                ratio = _margin_ratio(h, close, brackets)
             level = max(
                 level,
                 margin_level(ratio, p.margin_alert, p.margin_critical),
@@ -599,14 +617,16 @@ _LEVELS = [MarginLevel.OK, MarginLevel.ALERT, MarginLevel.CRITICAL]
 
 
 def _top_up(
-    book: _Book, h: Holding, spot: Decimal, mark: Decimal, band: Band, t: int
+    book: _Book, h: Holding, spot: Decimal, mark: Decimal, band: Band, t: int, brackets: Ladder
 ) -> Holding | None:
     """The short's margin brought back inside the band by fra.core.margin's plan, with the
-    replay's one pool of cash (None: the plan shrank the position away)."""
+    replay's one pool of cash (None: the plan shrank the position away). The rate at the
+    short's size, as live's top-up takes it from the venue's maintenance margin."""
     p = book.p
-    short = Short(h.amount, h.perp_entry, mark, h.margin, p.maintenance_rate)
+    rate = maintenance_rate(brackets, h.amount * mark)
+    short = Short(h.amount, h.perp_entry, mark, h.margin, rate)
     costs = ShrinkCosts(spot * (ONE - p.half_spread - p.slippage), p.spot_fee, p.perp_fee)
-    band = leg_band(band, p.limits.leverage, p.maintenance_rate)
+    band = leg_band(band, p.limits.leverage, rate)
     plan = plan_topup(short, Funds(max(book.cash, ZERO)), band, costs)
     if plan.shrink >= h.amount:
         cost = p.half_spread + p.slippage
@@ -619,15 +639,15 @@ def _top_up(
     return h
 
 
-def _margin_ratio(h: Holding, mark: Decimal, maintenance_rate: Decimal) -> Decimal:
+def _margin_ratio(h: Holding, mark: Decimal, brackets: Ladder) -> Decimal:
     """Maintenance margin over the isolated margin balance of a short at `mark`."""
     balance = h.margin + h.amount * (h.perp_entry - mark)
-    return h.amount * mark * maintenance_rate / balance if balance > 0 else INFINITY
+    return maintenance_margin(brackets, h.amount * mark) / balance if balance > 0 else INFINITY
 
 
-def _liquidation_price(h: Holding, maintenance_rate: Decimal) -> Decimal:
+def _liquidation_price(h: Holding, brackets: Ladder) -> Decimal:
     """The mark price at which `_margin_ratio` reaches 1."""
-    return (h.perp_entry + h.margin / h.amount) / (ONE + maintenance_rate)
+    return short_liquidation_price(brackets, h.amount, h.perp_entry, h.margin)
 
 
 def _liquidate(
@@ -639,7 +659,7 @@ def _liquidate(
     p = book.p
     events.append(f"{_day(t)} {h.symbol}: short liquidated (mark high ~{high:.6g})")
     bankrupt = h.perp_entry + h.margin / h.amount
-    liquidation = _liquidation_price(h, p.maintenance_rate)
+    liquidation = _liquidation_price(h, sym.brackets)
     basis = sym.spot_close / sym.perp_close if sym.spot_close and sym.perp_close else ONE
     spot_px = liquidation * basis * (ONE - p.half_spread - p.slippage)
     book.close(h, t, "perp leg liquidated by the venue", spot_px, bankrupt, perp_fee=False)
@@ -717,7 +737,7 @@ def hold(
     between two settlements loses its margin and is entered again at the next one. No risk
     rules, no stops: it shows the trade."""
     p = params
-    symbols = {s.symbol: _Symbol(s) for s in series}
+    symbols = {s.symbol: _Symbol(s, p.brackets.of(s.symbol)) for s in series}
     by_time = cycles if cycles is not None else timeline(series, since_ms, until_ms)
     trading = [s for s in series if _settles_between(s, since_ms, until_ms)]
     share = ONE / len(trading) if trading else ZERO
@@ -766,7 +786,7 @@ def hold(
             if h is not None:
                 cached = liquidation_at.get(name)
                 if cached is None or cached[0] is not h:
-                    cached = liquidation_at[name] = (h, _liquidation_price(h, p.maintenance_rate))
+                    cached = liquidation_at[name] = (h, _liquidation_price(h, sym.brackets))
                 # The perp high first: the mark high is never above it, and rarely near.
                 perp_high = sym.perp.fresh_high()
                 if perp_high is not None and perp_high >= cached[1]:

@@ -42,7 +42,9 @@ class Short(NamedTuple):
     entry_price: Decimal
     mark_price: Decimal
     margin: Decimal  # isolated margin posted, USDT
-    maintenance_rate: Decimal  # maintenance margin / notional at this size
+    # Maintenance margin / notional at this size: with leverage brackets, the bracket's rate
+    # less its maintenance amount over the notional (fra.core.brackets.maintenance_rate).
+    maintenance_rate: Decimal
 
     @property
     def maintenance_margin(self) -> Decimal:

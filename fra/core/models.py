@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from fra.core.brackets import Bracket
 
 HOUR_MS = 3_600_000
 PERIOD_HOURS = 8  # the market's reference funding period: thresholds are quoted per 8h
@@ -40,6 +43,10 @@ class Market(NamedTuple):
     # Perpetuals only: the maintenance margin rate of the first bracket.
     maintenance_margin_rate: Decimal = Decimal("0")
     max_leverage: int = 1
+    # Perpetuals only: the leverage brackets, lowest first; () where the venue gives only the
+    # first rate (then it applies at every size). See fra.core.brackets.
+    brackets: tuple[Bracket, ...] = ()
+
     # Perpetuals counted in units of many coins (fra.core.units): the spot market that hedges
     # it, and the coins one of the venue's units stands for. Every amount, step and price on
     # this record is per coin already; only the venue's own requests and answers are in units.

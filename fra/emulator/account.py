@@ -21,6 +21,7 @@ from collections.abc import Callable
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from fra.core.models import FundingSettlement, Market
+from fra.emulator.brackets import Bracket, bracket_at, scaled
 from fra.emulator.catalog import TRADING, Catalog, Listing, Venue
 from fra.emulator.errors import BinanceError, illegal, unknown_order
 from fra.emulator.past_market import PastMarket
@@ -101,6 +102,7 @@ class Account:
         self._wallet_update_ms: dict[str, int] = dict.fromkeys(futures_balances, start)
         self.dual_side = False
         self._settings: dict[str, SymbolSettings] = {}
+        self._notional_coef: dict[str, Decimal] = {}
         self._positions: dict[str, Position] = {}
         self._orders: dict[Venue, dict[int, Order]] = {"spot": {}, "futures": {}}
         self._incomes: list[Income] = []
@@ -525,11 +527,35 @@ class Account:
     def set_leverage(self, listing: Listing, leverage: int) -> Decimal:
         """Returns the largest notional the new leverage allows."""
         with self.lock:
-            cap = self._catalog.max_notional(listing, leverage)
+            cap = self.max_notional(listing, leverage)
             if cap is None:
                 raise BinanceError(-4028, f"Leverage {leverage} is not valid")
             self.settings(listing).leverage = leverage
             return cap
+
+    # -- leverage brackets --------------------------------------------------------------------
+
+    def adjust_brackets(self, listing: Listing, coef: Decimal) -> None:
+        """What Binance does for some users (`notionalCoef`): this account's brackets of the
+        contract are the published ones with floors and caps times `coef`."""
+        with self.lock:
+            self._notional_coef[listing.id] = coef
+
+    def notional_coef(self, listing: Listing) -> Decimal | None:
+        """The adjustment of this account's brackets, None where they are the published ones."""
+        with self.lock:
+            return self._notional_coef.get(listing.id)
+
+    def brackets(self, listing: Listing) -> tuple[Bracket, ...]:
+        """The brackets this account's positions on the contract are held to."""
+        published = self._catalog.brackets(listing)
+        coef = self.notional_coef(listing)
+        return published if coef is None else scaled(published, coef)
+
+    def max_notional(self, listing: Listing, leverage: int) -> Decimal | None:
+        """The largest position notional `leverage` is allowed for; None: leverage too high."""
+        allowed = [b for b in self.brackets(listing) if b.initial_leverage >= leverage]
+        return allowed[-1].cap if allowed and leverage >= 1 else None
 
     def set_margin_type(self, listing: Listing, isolated: bool) -> None:
         with self.lock:
@@ -642,7 +668,7 @@ class Account:
             mark = self._market.funding_quote(listing.source).mark_price
             notional = position.amount * mark
             unrealized = position.amount * (mark - position.entry_price)
-            bracket = self._catalog.bracket(listing, abs(notional))
+            bracket = bracket_at(self.brackets(listing), abs(notional))
             maint = max(ZERO, abs(notional) * bracket.maint_rate - bracket.cum)
             wallet = position.isolated_wallet
             if not settings.isolated:
@@ -672,7 +698,7 @@ class Account:
 
     def _maint_margin(self, position: Position, mark: Decimal) -> Decimal:
         notional = abs(position.amount) * mark
-        bracket = self._catalog.bracket(position.listing, notional)
+        bracket = bracket_at(self.brackets(position.listing), notional)
         return notional * bracket.maint_rate - bracket.cum
 
     def _cross_wallet(self, asset: str) -> Decimal:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import calendar
 import threading
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Literal, NamedTuple
 
 from fra.core.models import HOUR_MS, Market, MarketType
+from fra.emulator.brackets import Bracket, brackets_for
 from fra.emulator.derived import ListedMarket
 from fra.emulator.errors import invalid_symbol, mandatory
 from fra.emulator.listings import PENDING_TRADING, TRADING, statuses
@@ -26,8 +26,6 @@ PERPETUAL_DELIVERY_MS = 4_133_404_800_000
 ONBOARD_MS = 1_569_398_400_000  # 2019-09-25, when Binance listed its first USDT perpetual
 DATED = ("BTC", "ETH")  # the coins with quarterly contracts, quoted off their perpetuals
 LAUNCH_IN_MS = 72 * HOUR_MS  # a PENDING_TRADING listing starts trading this long after start
-_BRACKETS = 5
-_BRACKET_GROWTH = (0, 1, 5, 25, 100, 500)  # notional floors/caps in units of the first cap
 
 
 class Listing(NamedTuple):
@@ -45,42 +43,6 @@ class Listing(NamedTuple):
     @property
     def perpetual(self) -> bool:
         return self.contract_type == "PERPETUAL"
-
-
-class Bracket(NamedTuple):
-    """One notional bracket of a contract: Binance's leverageBracket entry."""
-
-    number: int
-    initial_leverage: int
-    floor: Decimal
-    cap: Decimal
-    maint_rate: Decimal
-    cum: Decimal  # maintenance amount: maintenance margin = notional x rate - cum
-
-
-def brackets_for(market: Market) -> tuple[Bracket, ...]:
-    """A Binance-like ladder from the market's first bracket: each step up halves the leverage
-    and doubles the maintenance rate; `cum` keeps the maintenance margin continuous."""
-    first_cap = Decimal(2000) * market.max_leverage
-    out: list[Bracket] = []
-    cum = Decimal(0)
-    previous_rate = Decimal(0)
-    for i in range(_BRACKETS):
-        floor = first_cap * _BRACKET_GROWTH[i]
-        rate = min(market.maintenance_margin_rate * 2**i, Decimal("0.5"))
-        cum += floor * (rate - previous_rate)
-        previous_rate = rate
-        out.append(
-            Bracket(
-                number=i + 1,
-                initial_leverage=max(1, market.max_leverage >> i),
-                floor=floor,
-                cap=first_cap * _BRACKET_GROWTH[i + 1],
-                maint_rate=rate,
-                cum=cum,
-            )
-        )
-    return tuple(out)
 
 
 def quarter_end_after(now_ms: int) -> int:
@@ -192,17 +154,6 @@ class Catalog:
                 self._removed.add(key)
 
     def brackets(self, listing: Listing) -> tuple[Bracket, ...]:
+        """The contract's brackets as Binance publishes them (an account may have its own:
+        `Account.brackets`)."""
         return self._brackets[listing.id]
-
-    def max_notional(self, listing: Listing, leverage: int) -> Decimal | None:
-        """The largest position notional `leverage` is allowed for; None: leverage too high."""
-        allowed = [b for b in self._brackets[listing.id] if b.initial_leverage >= leverage]
-        return allowed[-1].cap if allowed and leverage >= 1 else None
-
-    def bracket(self, listing: Listing, notional: Decimal) -> Bracket:
-        """The bracket a position of this notional (absolute) falls in."""
-        ladder = self._brackets[listing.id]
-        for bracket in ladder:
-            if notional < bracket.cap:
-                return bracket
-        return ladder[-1]

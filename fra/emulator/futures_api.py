@@ -21,6 +21,7 @@ from fra.emulator.api_common import (
     parse_order,
     selected,
 )
+from fra.emulator.brackets import PLACEHOLDER_MAINT_PERCENT, PLACEHOLDER_REQUIRED_PERCENT
 from fra.emulator.catalog import TRADING, Listing
 from fra.emulator.errors import BinanceError, illegal, mandatory
 from fra.emulator.formats import fixed, places, plain, s8
@@ -41,6 +42,11 @@ def _price(listing: Listing, value: Decimal) -> str:
 
 def _qty(listing: Listing, value: Decimal) -> str:
     return fixed(value, places(listing.market.amount_step))
+
+
+def _number(value: Decimal) -> int | float:
+    """A JSON number as Binance writes notionals: an integer where it is whole."""
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 class FuturesApi:
@@ -113,7 +119,6 @@ class FuturesApi:
 
     def _symbol(self, listing: Listing) -> dict[str, object]:
         m = listing.market
-        first = self.ex.catalog.brackets(listing)[0]
         return {
             "symbol": listing.id,
             "pair": listing.id.split("_")[0],
@@ -121,8 +126,10 @@ class FuturesApi:
             "deliveryDate": listing.delivery_ms,
             "onboardDate": listing.onboard_ms,
             "status": self.ex.catalog.status(listing),
-            "maintMarginPercent": fixed(first.maint_rate * 100, 4),
-            "requiredMarginPercent": fixed(Decimal(100) / first.initial_leverage, 4),
+            # Binance's placeholders, the same for every symbol: the real figures are in
+            # leverageBracket only.
+            "maintMarginPercent": PLACEHOLDER_MAINT_PERCENT,
+            "requiredMarginPercent": PLACEHOLDER_REQUIRED_PERCENT,
             "baseAsset": m.base,
             "quoteAsset": m.quote,
             "marginAsset": listing.margin_asset,
@@ -428,7 +435,7 @@ class FuturesApi:
         }
 
     def _max_notional(self, v: PositionView) -> Decimal:
-        cap = self.ex.catalog.max_notional(v.position.listing, v.settings.leverage)
+        cap = self.ex.account.max_notional(v.position.listing, v.settings.leverage)
         return cap if cap is not None else ZERO
 
     def balance(self, req: ApiRequest) -> Json:
@@ -530,21 +537,23 @@ class FuturesApi:
         chosen = selected(self.ex, "futures", req)
 
         def one(listing: Listing) -> dict[str, object]:
-            return {
-                "symbol": listing.id,
-                "notionalCoef": 1.0,
-                "brackets": [
-                    {
-                        "bracket": b.number,
-                        "initialLeverage": b.initial_leverage,
-                        "notionalCap": int(b.cap),
-                        "notionalFloor": int(b.floor),
-                        "maintMarginRatio": float(b.maint_rate),
-                        "cum": float(b.cum),
-                    }
-                    for b in self.ex.catalog.brackets(listing)
-                ],
-            }
+            out: dict[str, object] = {"symbol": listing.id}
+            coef = self.ex.account.notional_coef(listing)
+            if coef is not None:
+                # Binance shows the multiplier only where it adjusted the user's brackets.
+                out["notionalCoef"] = float(coef)
+            out["brackets"] = [
+                {
+                    "bracket": b.number,
+                    "initialLeverage": b.initial_leverage,
+                    "notionalCap": _number(b.cap),
+                    "notionalFloor": _number(b.floor),
+                    "maintMarginRatio": float(b.maint_rate),
+                    "cum": float(b.cum),
+                }
+                for b in self.ex.account.brackets(listing)
+            ]
+            return out
 
         return one(chosen) if isinstance(chosen, Listing) else [one(x) for x in chosen]
 

@@ -22,6 +22,7 @@ from fra.core.backtest import (
     run,
     timeline,
 )
+from fra.core.brackets import Brackets, flat
 from fra.core.history import FundingRecord, HistoryError, PriceBar, unify
 from fra.core.margin import Band
 from fra.core.performance import Figures, SymbolFigures, figures, per_symbol
@@ -64,6 +65,15 @@ class Report(NamedTuple):
 
 def params(settings: Settings) -> Params:
     b, r = settings.backtest, settings.risk
+    # Binance's brackets as fra ships them, whatever exchange the history is of: the one
+    # table fra has. A flat rate only when one is set.
+    from fra.venues.bracket_sources import shipped
+
+    brackets = (
+        shipped()
+        if b.maintenance_margin_rate is None
+        else Brackets({}, flat(b.maintenance_margin_rate, r.leverage))
+    )
     return Params(
         rank=settings.strategy.rank_params(),
         forecast=settings.strategy.forecast_params(),
@@ -73,7 +83,7 @@ def params(settings: Settings) -> Params:
         perp_fee=b.perp_fee,
         half_spread=b.spread_bps * BPS / 2,
         slippage=b.slippage_bps * BPS,
-        maintenance_rate=b.maintenance_margin_rate,
+        brackets=brackets,
         margin_alert=r.margin_alert,
         margin_critical=r.margin_critical,
         resume_after_ms=b.resume_after_hours * HOUR_MS,

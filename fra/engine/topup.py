@@ -76,6 +76,9 @@ def _manage_leg(app: App, position: Position, band: Band, run: _Cycle) -> None:
         m = app.executor.perp_margin(position.perp_symbol)
         if m is None or m.amount <= 0 or m.mark_price <= 0:
             return  # no short: a liquidation is settled by the margin check
+        # The bracket rate net of its maintenance amount, at this size: exact for the margin
+        # to add; for a shrunk position, whose bracket rate can only be lower, it overstates
+        # the maintenance margin, so a shrink is never planned too small.
         rate = m.maintenance_margin / (m.amount * m.mark_price)
         short = Short(m.amount, m.entry_price, m.mark_price, m.margin, rate)
         if short.ratio <= band.trigger:

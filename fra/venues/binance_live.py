@@ -11,6 +11,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
+from fra.core.brackets import maintenance_margin, of_market
 from fra.core.models import (
     FundingPayment,
     Market,
@@ -262,8 +263,8 @@ class BinanceLive:
             margin = dec(info.get("isolatedWallet")) or dec(p.get("collateral")) or ZERO
             maintenance = dec(p.get("maintenanceMargin"))
             if maintenance is None:
-                rate = self.market.markets()[symbol].maintenance_margin_rate
-                maintenance = contracts * mark * rate
+                brackets = of_market(self.market.markets()[symbol])
+                maintenance = maintenance_margin(brackets, contracts * mark)
             return PerpMargin(
                 symbol=symbol,
                 amount=contracts,

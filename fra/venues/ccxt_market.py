@@ -15,9 +15,11 @@ import zlib
 from decimal import Decimal
 from typing import Any
 
+from fra.core.brackets import Ladder, flat
 from fra.core.models import FundingQuote, FundingSettlement, Market, MarketType, OrderBook, Ticker
 from fra.core.units import hedge_for, spot_bases
 from fra.store.db import Store
+from fra.venues import bracket_sources
 from fra.venues.base import VenueError
 from fra.venues.exchange import Caller
 
@@ -108,7 +110,8 @@ class CcxtMarket:
         if self._markets is None:
             raw = self._raw_markets()
             fees = self._account_fees()
-            self._markets = {m["symbol"]: self._market(m, fees) for m in raw}
+            ladders = self._ladders(raw)
+            self._markets = {m["symbol"]: self._market(m, fees, ladders) for m in raw}
             self._markets = per_coin(self._markets)
             if not any(m.type is MarketType.PERP for m in self._markets.values()):
                 raise VenueError(
@@ -172,6 +175,40 @@ class CcxtMarket:
             self.store.save_cached(self.cache_key, "fees", now, body)
         return fees
 
+    def _ladders(self, raw: list[dict[str, Any]]) -> dict[str, Ladder]:
+        """Each perpetual's leverage brackets: the account's own (stored, or fetched with
+        keys), else on Binance the shipped table, or its fallback for a symbol listed since.
+        Elsewhere a perpetual without them keeps one rate (see `_market`)."""
+        account = bracket_sources.account_ladders(
+            self.call, self.store, self.cache_key, self.markets_ttl_ms
+        )
+        shipped = bracket_sources.shipped() if self.name in bracket_sources.SHIPPED_FOR else None
+        out: dict[str, Ladder] = {}
+        counts = {"the account's": 0, "fra's table": 0, "the fallback": 0}
+        for m in raw:
+            symbol = m["symbol"]
+            if not m.get("swap"):
+                continue
+            if symbol in account:
+                out[symbol], kind = account[symbol], "the account's"
+            elif shipped is not None:
+                kind = "fra's table" if symbol in shipped.ladders else "the fallback"
+                out[symbol] = shipped.of(symbol)
+            else:
+                continue
+            counts[kind] += 1
+        if out:
+            log.info("leverage brackets: %s", ", ".join(f"{k} {n}" for k, n in counts.items()))
+        return out
+
+    def refresh_brackets(self) -> bracket_sources.Stored:
+        """Fetch the account's leverage brackets now (needs keys) and store them: the market
+        list is built from them from now on."""
+        self._raw_markets()  # ccxt names the symbols of its answer from its market list
+        stored = bracket_sources.refresh(self.call, self.store, self.cache_key)
+        self._markets = None
+        return stored
+
     def _step(self, value: Any) -> Decimal:
         from ccxt.base.decimal_to_precision import TICK_SIZE
 
@@ -181,22 +218,23 @@ class CcxtMarket:
             return Decimal(str(value))
         return Decimal(1).scaleb(-int(value))  # DECIMAL_PLACES
 
-    def _market(self, m: dict[str, Any], fees: dict[str, tuple[Decimal, Decimal]]) -> Market:
+    def _market(
+        self,
+        m: dict[str, Any],
+        fees: dict[str, tuple[Decimal, Decimal]],
+        ladders: dict[str, Ladder],
+    ) -> Market:
         perp = bool(m.get("swap"))
         size = (dec(m.get("contractSize")) or Decimal(1)) if perp else Decimal(1)
         step = self._step(m["precision"].get("amount")) * size
         limits = m.get("limits") or {}
         min_amount = (dec((limits.get("amount") or {}).get("min")) or ZERO) * size
         taker, maker = fees.get(m["symbol"], (dec(m.get("taker")), dec(m.get("maker"))))
-        info = m.get("info") or {}
-        max_leverage = int(dec((limits.get("leverage") or {}).get("max")) or 0)
-        if not max_leverage and dec(info.get("requiredMarginPercent")):
-            max_leverage = int(Decimal(100) / Decimal(info["requiredMarginPercent"]))
-        max_leverage = max_leverage or 20
-        mmr = dec(info.get("maintMarginPercent"))
-        # Without the exchange's own figure, half the initial margin at maximum leverage: how
-        # Binance's and Bybit's first brackets are set.
-        mmr = mmr / 100 if mmr else Decimal("0.5") / max_leverage
+        # Binance's maintMarginPercent/requiredMarginPercent are the same placeholders for
+        # every symbol (2.5/5): never read. Without brackets, half the initial margin at the
+        # maximum leverage, at every size: how Binance's and Bybit's first brackets are set.
+        max_leverage = int(dec((limits.get("leverage") or {}).get("max")) or 0) or 20
+        brackets = ladders.get(m["symbol"]) or flat(Decimal("0.5") / max_leverage, max_leverage)
         return Market(
             symbol=m["symbol"],
             type=MarketType.PERP if perp else MarketType.SPOT,
@@ -208,8 +246,9 @@ class CcxtMarket:
             price_step=self._step(m["precision"].get("price")),
             taker_fee=taker if taker is not None else Decimal("0.001"),
             maker_fee=maker if maker is not None else Decimal("0.001"),
-            maintenance_margin_rate=mmr if perp else ZERO,
-            max_leverage=max_leverage if perp else 1,
+            maintenance_margin_rate=brackets[0].rate if perp else ZERO,
+            max_leverage=brackets[0].max_leverage if perp else 1,
+            brackets=brackets if perp else (),
         )
 
     def _contract_size(self, symbol: str) -> Decimal:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
+from fra.core.brackets import maintenance_margin, of_market
 from fra.core.models import (
     FundingPayment,
     Market,
@@ -157,14 +158,16 @@ class PaperExecutor:
         if short is None:
             return None
         mark = self.market.funding_quote(symbol).mark_price
-        market = self._market(symbol)
+        # As the exchange computes it: the rate of the bracket the notional falls in, less
+        # that bracket's maintenance amount.
+        brackets = of_market(self._market(symbol))
         return PerpMargin(
             symbol=symbol,
             amount=short.amount,
             entry_price=short.entry_price,
             mark_price=mark,
             margin=short.margin,
-            maintenance_margin=short.amount * mark * market.maintenance_margin_rate,
+            maintenance_margin=maintenance_margin(brackets, short.amount * mark),
         )
 
     def _liquidate_if_due(self, symbol: str) -> None:
