@@ -683,7 +683,7 @@ def test_funding_noise_setting_reaches_every_simulated_market(
     # fra history fetch --exchange sim
     assert _source(settings, "sim").market.funding_noise == 0.6
     # python -m fra.emulator --funding-noise 0.6: its live and past markets agree
-    assert BinanceEmulator(funding_noise=0.6).market.funding_noise == 0.6
+    assert BinanceEmulator(funding_noise=0.6).market.sim.funding_noise == 0.6
     past = PastMarket(7, (), funding_noise=0.6)
     assert past.funding_quote(BTC_PERP, T0) == noisy(0.6).funding_quote(BTC_PERP)
     # fra backtest --exchange sim: the very prints of the noisy market
