@@ -68,7 +68,7 @@ class ListedMarket:
         d = self.derived.get(symbol)
         if d is None:
             return self.sim.funding_quote(symbol)
-        return self._quote(symbol, d, self.sim.funding_quote(d.source))
+        return self._quote(symbol, d, self.sim.funding_quote(self._perpetual(symbol, d)))
 
     def _quote(self, symbol: str, d: Derived, q: FundingQuote) -> FundingQuote:
         step = d.market.price_step
@@ -85,8 +85,16 @@ class ListedMarket:
         step = d.market.price_step
         return [
             s._replace(symbol=symbol, mark_price=on_step(s.mark_price * d.price_factor, step))
-            for s in self.sim.funding_history(d.source, since_ms, until_ms)
+            for s in self.sim.funding_history(self._perpetual(symbol, d), since_ms, until_ms)
         ]
+
+    @staticmethod
+    def _perpetual(symbol: str, d: Derived) -> str:
+        """The source whose funding a derived perpetual pays; KeyError for a spot market (BONK's
+        follows a perpetual's prices, but pays no funding)."""
+        if d.market.type is not MarketType.PERP:
+            raise KeyError(f"{symbol} is not a perpetual")
+        return d.source
 
     def tickers(self) -> dict[str, Ticker]:
         tickers = self.sim.tickers()
