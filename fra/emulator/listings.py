@@ -120,13 +120,15 @@ def _d(value: float) -> Decimal:
     return Decimal(f"{value:.3g}")
 
 
-def _spread(name: str, low: float, high: float) -> float:
+def _log_uniform(name: str, low: float, high: float) -> float:
     """A value in [low, high), fixed per name (log-uniform): volumes that vary like real ones."""
     u = zlib.crc32(name.encode()) / 2**32
     return low * (high / low) ** u
 
 
 def _tail(coin: str, price: float, i: int, spot: bool = True) -> Iterator[Extra]:
+    """A long-tail coin's perpetual and spot pair, priced off one of the two simulated coins
+    nearest its price level (every other coin the second, so that they do not all move as one)."""
     sources = sorted(_SOURCES, key=lambda s: abs(math.log(_SOURCES[s][0] / price)))[:2]
     source = sources[i % 2]
     level, perp_volume, spot_volume = _SOURCES[source]
@@ -135,14 +137,14 @@ def _tail(coin: str, price: float, i: int, spot: bool = True) -> Iterator[Extra]
         f"{coin}/USDT:USDT",
         f"{source}/USDT:USDT",
         factor,
-        _d(_spread(coin, 2e6, 1.8e7) / perp_volume),
+        _d(_log_uniform(coin, 2e6, 1.8e7) / perp_volume),
     )
     if spot:
         yield Extra(
             f"{coin}/USDT",
             f"{source}/USDT",
             factor,
-            _d(_spread(coin + "/spot", 3e5, 5e6) / spot_volume),
+            _d(_log_uniform(coin + "/spot", 3e5, 5e6) / spot_volume),
         )
 
 
