@@ -72,4 +72,7 @@ def _refresh_tiers(s: Settings, as_json: bool) -> None:
         f"stored the leverage brackets of {done.symbols} USDT perpetuals from {done.source}"
         f" in {done.state_file}" + (f": {firsts}" if firsts else "")
     )
-    print("margin ratios, top-ups and paper liquidations are computed from them from now on")
+    print(
+        "paper margin ratios and liquidations are computed from them from now on (live ones"
+        " come from the exchange's position data)"
+    )

@@ -38,7 +38,8 @@ def refresh_tiers(settings: Settings) -> Refreshed:
         raise BadInput(
             "fetching the account's leverage brackets needs an API key: the exchange serves them"
             " signed only",
-            f"set FRA_API_KEY and FRA_API_SECRET; without them fra uses {shipped_source()}",
+            f"set FRA_API_KEY and FRA_API_SECRET; meanwhile margin is computed from"
+            f" {shipped_source()}",
         )
     from fra.app import open_app
     from fra.venues.ccxt_market import CcxtMarket

@@ -128,7 +128,7 @@ def shipped() -> ShippedBrackets:
 def shipped_source() -> str:
     """Where and when the shipped table was recorded, in one line."""
     about = _table()["about"]
-    return f"fra's table of Binance's brackets recorded {about['recorded'][:10]}"
+    return f"the table of Binance's brackets fra ships, recorded {about['recorded'][:10]}"
 
 
 # -- the account's own, stored in state.db ----------------------------------------------------
