@@ -322,7 +322,7 @@ def test_replay_liquidates_where_the_brackets_say(
         FRA_BACKTEST__SLIPPAGE_BPS="0",
         FRA_BACKTEST__RESUME_AFTER_HOURS="10000",
         FRA_STRATEGY__FORECAST_HALF_LIFE_HOURS="1",
-        FRA_RISK__MARGIN_TOPUP="0",
+        FRA_RISK__TOPUP_CUSHION="0",
     )
     assert any(f"{symbol}: short liquidated" in e for e in report["events"])
     [trade] = report["per_symbol"]
@@ -348,7 +348,7 @@ def test_replay_keeps_a_flat_rate_when_one_is_set(fra: Fra) -> None:
         FRA_BACKTEST__RESUME_AFTER_HOURS="10000",
         FRA_STRATEGY__FORECAST_HALF_LIFE_HOURS="1",
         FRA_BACKTEST__MAINTENANCE_MARGIN_RATE="0.02",
-        FRA_RISK__MARGIN_TOPUP="0",
+        FRA_RISK__TOPUP_CUSHION="0",
     )
     [trade] = report["per_symbol"]
     liquidation = (1000 + 1000 / 3) / 1.02

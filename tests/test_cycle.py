@@ -97,7 +97,7 @@ def margin_env(fra: Fra, move: str) -> Fra:
         FRA_RISK__LEVERAGE="3",
         FRA_RISK__MARGIN_ALERT="0.02",
         FRA_RISK__MARGIN_CRITICAL="0.1",
-        FRA_RISK__MARGIN_TOPUP="0",
+        FRA_RISK__TOPUP_CUSHION="0",
     ).shocks(HOT, f"{ETH}@{iso(T0 + timedelta(hours=1))}:price={move}:hours=12")
 
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from fra.core.margin import (
     Band,
+    Cushions,
     Funds,
     MarginPlan,
     Short,
@@ -131,14 +132,24 @@ def test_a_bankrupt_short_is_shrunk_entirely() -> None:
     assert plan.shrink == gone.amount and plan.add == 0
 
 
-def test_a_leg_is_restored_to_its_opening_ratio_when_that_is_inside_the_band() -> None:
-    band = Band(Decimal("0.1"), Decimal("0.03"))
-    # BTC at 3x (0.4 % maintenance) opened at 1.2 %: the target setting is the lower bar.
-    assert leg_band(band, 3, Decimal("0.004")) == band
-    # A 2.5 % coin at 3x opened at 7.5 %: back to that, not to 3 % (83 % of its notional).
-    assert leg_band(band, 3, Decimal("0.025")) == Band(Decimal("0.1"), Decimal("0.075"))
-    # At 5x it opened above the trigger: the target setting it is.
-    assert leg_band(band, 5, Decimal("0.025")) == band
+def test_cushions_are_the_same_distance_to_liquidation_for_every_coin() -> None:
+    cushions = Cushions(trigger=D("0.1"), target=D("0.3"))
+    # BTC at 3x (0.4 % maintenance): ratio = rate / (rate + cushion).
+    btc = leg_band(cushions, 3, D("0.004"))
+    assert btc == Band(D("0.004") / D("0.104"), D("0.004") / D("0.304"))
+    # A short whose cushion is exactly the trigger sits exactly at the trigger ratio.
+    at = Short(D(1), D(100), D(100), D("10.4"), D("0.004"))
+    assert at.cushion == D("0.1") and at.ratio == btc.trigger
+    # A 5 % coin at 3x opened with a 28.3 % cushion: back to that, not to 30 % (more margin
+    # than its leverage gave it).
+    opened = 1 / D(3) - D("0.05")
+    assert leg_band(cushions, 3, D("0.05")) == Band(
+        D("0.05") / D("0.15"), D("0.05") / (D("0.05") + opened)
+    )
+    # At 10x it opened with less than the trigger: the target setting it is.
+    assert leg_band(cushions, 10, D("0.05")) == Band(D("0.05") / D("0.15"), D("0.05") / D("0.35"))
+    # No maintenance margin, nothing to keep from it.
+    assert leg_band(cushions, 3, D(0)) is None
 
 
 def test_band_must_be_ordered() -> None:

@@ -35,8 +35,9 @@ def hot(symbol: str) -> str:
 # Cycles through the ramp, 10 minutes apart (cron would run them every 5).
 RAMP = [timedelta(hours=2, minutes=10 * i) for i in range(10)]
 # Live cycles cost about 2 s each (the request budget paces the scan's bulk calls): only those
-# around the first crossing of the trigger (+31 %, +35 %).
-LIVE_RAMP = [timedelta(hours=2, minutes=m) for m in (50, 60)]
+# around the first crossing of the trigger, an 11.5 % cushion, which a 3x short reaches at
+# about +19 % (+19.4 %, +22.2 %).
+LIVE_RAMP = [timedelta(hours=2, minutes=m) for m in (10, 20)]
 
 
 def assert_hedged(spot: Decimal, perp: Decimal) -> None:
@@ -116,7 +117,7 @@ def test_paper_without_free_usdt_shrinks_both_legs_then_tops_up(fra: Fra) -> Non
 
 def test_top_ups_can_be_switched_off_and_the_band_is_checked(fra: Fra) -> None:
     # Off: the same rally ends in the emergency stop, as before margin management.
-    paper_rally(fra, FRA_RISK__MARGIN_TOPUP="0")
+    paper_rally(fra, FRA_RISK__TOPUP_CUSHION="0")
     fra.at(T0)
     fra("run-cycle")
     codes = []
@@ -124,8 +125,11 @@ def test_top_ups_can_be_switched_off_and_the_band_is_checked(fra: Fra) -> None:
         codes.append(fra.at(T0 + offset)("run-cycle", code=None).exit_code)
     assert ExitCode.MARGIN_CRITICAL in codes
     assert actions(fra) == []
-    result = fra("status", code=ExitCode.BAD_INPUT, FRA_RISK__MARGIN_TOPUP="0.35")
-    assert "margin_topup" in result.stderr and "margin_alert" in result.stderr
+    result = fra("status", code=ExitCode.BAD_INPUT, FRA_RISK__TOPUP_CUSHION="0.35")
+    assert "topup_cushion" in result.stderr and "target_cushion" in result.stderr
+    # The margin-ratio settings they replace are not silently ignored.
+    result = fra("status", code=ExitCode.BAD_INPUT, FRA_RISK__MARGIN_TOPUP="0.08")
+    assert "FRA_RISK__TOPUP_CUSHION" in result.stderr and "renamed" in result.stderr
 
 
 def test_paper_kill_during_a_top_up_adds_the_margin_once(fra: Fra) -> None:

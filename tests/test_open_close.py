@@ -203,7 +203,7 @@ def test_margin_alert_blocks_new_opens_in_the_cycle(fra: Fra) -> None:
         FRA_RISK__LEVERAGE="3",
         FRA_RISK__MARGIN_ALERT="0.02",
         FRA_RISK__MARGIN_CRITICAL="0.1",
-        FRA_RISK__MARGIN_TOPUP="0",
+        FRA_RISK__TOPUP_CUSHION="0",
         FRA_STRATEGY__SYMBOLS=[ETH, SOL],
     ).shocks(
         HOT,

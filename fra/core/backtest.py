@@ -27,7 +27,7 @@ from fra.core.brackets import (
 )
 from fra.core.forecast import ForecastParams, Print, Tracker, forecast
 from fra.core.history import HOUR_MS, FundingRecord, PriceBar
-from fra.core.margin import Band, Funds, Short, ShrinkCosts, leg_band, plan_topup
+from fra.core.margin import Cushions, Funds, Short, ShrinkCosts, leg_band, plan_topup
 from fra.core.models import SnapshotRow
 from fra.core.ranking import Ranked, RankParams, Signal, evaluate, exit_reason, rank, rotation
 from fra.core.risk import (
@@ -66,7 +66,7 @@ class Params(NamedTuple):
     margin_alert: Decimal
     margin_critical: Decimal
     resume_after_ms: int  # a halt lasts this long: the human who runs `fra resume`
-    band: Band | None = None  # margin top-ups, as live does them; None: never
+    cushions: Cushions | None = None  # margin top-ups, as live does them; None: never
 
 
 class Settlement(NamedTuple):
@@ -461,17 +461,16 @@ def run(
                 _liquidate(book, h, sym, t, high, events)
                 level = MarginLevel.CRITICAL
                 continue
-            # The ratio rises with the price: a short at or below the trigger at a high above
-            # the close has nothing to top up at the close either (and its level is OK, the
-            # trigger being below the alert), so the plan is skipped.
+            # The cushion shrinks as the price rises: a short with the trigger's cushion at a
+            # high above the close has it at the close too, so the plan is skipped.
             close = sym.perp_close
             if (
-                p.band is not None
+                p.cushions is not None
                 and close
                 and sym.spot_close
-                and (ratio > p.band.trigger or high < close)
+                and (high < close or _cushion(h, high, brackets) < p.cushions.trigger)
             ):
-                h = _top_up(book, h, sym.spot_close, close, p.band, t, brackets)
+                h = _top_up(book, h, sym.spot_close, close, p.cushions, t, brackets)
                 if h is None:
                     continue
                 ratio = _margin_ratio(h, close, brackets)
@@ -616,8 +615,19 @@ def _ranked(sym: _Symbol, t: int, p: Params, signal: Signal | None, *, held: boo
 _LEVELS = [MarginLevel.OK, MarginLevel.ALERT, MarginLevel.CRITICAL]
 
 
+def _cushion(h: Holding, mark: Decimal, brackets: Ladder) -> Decimal:
+    rate = maintenance_rate(brackets, h.amount * mark)
+    return Short(h.amount, h.perp_entry, mark, h.margin, rate).cushion
+
+
 def _top_up(
-    book: _Book, h: Holding, spot: Decimal, mark: Decimal, band: Band, t: int, brackets: Ladder
+    book: _Book,
+    h: Holding,
+    spot: Decimal,
+    mark: Decimal,
+    cushions: Cushions,
+    t: int,
+    brackets: Ladder,
 ) -> Holding | None:
     """The short's margin brought back inside the band by fra.core.margin's plan, with the
     replay's one pool of cash (None: the plan shrank the position away). The rate at the
@@ -626,7 +636,9 @@ def _top_up(
     rate = maintenance_rate(brackets, h.amount * mark)
     short = Short(h.amount, h.perp_entry, mark, h.margin, rate)
     costs = ShrinkCosts(spot * (ONE - p.half_spread - p.slippage), p.spot_fee, p.perp_fee)
-    band = leg_band(band, p.limits.leverage, rate)
+    band = leg_band(cushions, p.limits.leverage, rate)
+    if band is None:
+        return h
     plan = plan_topup(short, Funds(max(book.cash, ZERO)), band, costs)
     if plan.shrink >= h.amount:
         cost = p.half_spread + p.slippage

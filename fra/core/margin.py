@@ -28,10 +28,21 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 
 
-class Band(NamedTuple):
-    """Ratios that delimit a healthy short (FRA_RISK__MARGIN_TOPUP / FRA_RISK__MARGIN_TARGET)."""
+class Cushions(NamedTuple):
+    """How far a short should stay from liquidation (FRA_RISK__TOPUP_CUSHION and
+    FRA_RISK__TARGET_CUSHION), as the cushion: margin balance less maintenance margin, over the
+    notional, which is about the rally that would liquidate it. Unlike a margin ratio it means
+    the same for every coin: a 12 % cushion is 0.4 % maintenance margin and 12.4 % balance for
+    BTC, 5 % and 17 % for a coin in a 5 % bracket."""
 
-    trigger: Decimal  # act when a leg's ratio is above this
+    trigger: Decimal  # act when a leg's cushion is below this
+    target: Decimal  # ...and bring it back up to this
+
+
+class Band(NamedTuple):
+    """The margin ratios that delimit a healthy short, for one leg (`leg_band`)."""
+
+    trigger: Decimal  # act when the leg's ratio is above this
     target: Decimal  # ...and bring it back down to this
 
 
@@ -53,6 +64,11 @@ class Short(NamedTuple):
     @property
     def margin_balance(self) -> Decimal:
         return self.margin + self.amount * (self.entry_price - self.mark_price)
+
+    @property
+    def cushion(self) -> Decimal:
+        """(margin balance - maintenance margin) / notional: about the rally that liquidates."""
+        return self.margin_balance / (self.amount * self.mark_price) - self.maintenance_rate
 
     @property
     def ratio(self) -> Decimal:
@@ -98,15 +114,20 @@ class MarginPlan(NamedTuple):
         return bool(self.shrink or self.transfer or self.add)
 
 
-def leg_band(band: Band, leverage: int, maintenance_rate: Decimal) -> Band:
-    """The band of one leg: back to the ratio it was opened at (leverage x maintenance rate)
-    when that is above `band.target` and still below the trigger. A coin with a high
-    maintenance rate is then restored to the margin its leverage gave it, not to a ratio that
-    would tie up several times that (a 2.5 % coin at 3 % is 83 % of its notional)."""
-    opened = leverage * maintenance_rate
-    if band.target < opened < band.trigger:
-        return band._replace(target=opened)
-    return band
+def leg_band(cushions: Cushions, leverage: int, maintenance_rate: Decimal) -> Band | None:
+    """The cushions as margin ratios of one leg at its maintenance rate (ratio = rate /
+    (rate + cushion)); None for a leg without maintenance margin. The target is never more than
+    the cushion the short was opened with (1 / leverage - rate) when that is above the trigger:
+    a coin with a high maintenance rate is restored to the margin its leverage gave it, not to
+    more."""
+    if maintenance_rate <= 0:
+        return None
+    target = cushions.target
+    opened = ONE / leverage - maintenance_rate
+    if cushions.trigger < opened < target:
+        target = opened
+    rate = maintenance_rate
+    return Band(trigger=rate / (rate + cushions.trigger), target=rate / (rate + target))
 
 
 def margin_needed(short: Short, target: Decimal) -> Decimal:

@@ -24,7 +24,7 @@ from fra.core.backtest import (
 )
 from fra.core.brackets import Brackets, flat
 from fra.core.history import FundingRecord, HistoryError, PriceBar, unify
-from fra.core.margin import Band
+from fra.core.margin import Cushions
 from fra.core.performance import Figures, SymbolFigures, figures, per_symbol
 from fra.core.units import ONE, Hedge, hedge_of
 from fra.engine.history import bad_history
@@ -87,7 +87,7 @@ def params(settings: Settings) -> Params:
         margin_alert=r.margin_alert,
         margin_critical=r.margin_critical,
         resume_after_ms=b.resume_after_hours * HOUR_MS,
-        band=Band(r.margin_topup, r.margin_target) if r.margin_topup else None,
+        cushions=Cushions(r.topup_cushion, r.target_cushion) if r.topup_cushion else None,
     )
 
 

@@ -226,8 +226,8 @@ def _binance_account(call: Caller, s: Settings) -> list[Check]:
 def _transfer_rights(perms: dict[str, object], s: Settings) -> Check:
     """Margin top-ups move USDT from the spot wallet to the futures wallet when the futures
     wallet alone cannot cover them; without the right, fra shrinks both legs instead."""
-    if not s.risk.margin_topup:
-        return Check("transfers", "ok", "margin top-ups are off (FRA_RISK__MARGIN_TOPUP=0)")
+    if not s.risk.topup_cushion:
+        return Check("transfers", "ok", "margin top-ups are off (FRA_RISK__TOPUP_CUSHION=0)")
     if perms.get("permitsUniversalTransfer"):
         return Check(
             "transfers",

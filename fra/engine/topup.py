@@ -20,7 +20,16 @@ import time
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from fra.app import App
-from fra.core.margin import Band, Funds, MarginPlan, Short, ShrinkCosts, leg_band, plan_topup
+from fra.core.margin import (
+    Cushions,
+    Funds,
+    MarginPlan,
+    Short,
+    ShrinkCosts,
+    leg_band,
+    margin_needed,
+    plan_topup,
+)
 from fra.core.models import Side
 from fra.core.positions import Position, PositionState
 from fra.core.sizing import ceil_step
@@ -43,10 +52,10 @@ CLOCK_SLACK_MS = 60_000
 TRANSFER, ADD, SHRINK = "transfer", "add_margin", "shrink"
 
 
-def band_of(app: App) -> Band | None:
-    """The top-up band from the settings; None when top-ups are off (margin_topup = 0)."""
+def cushions_of(app: App) -> Cushions | None:
+    """The top-up cushions from the settings; None when top-ups are off (topup_cushion = 0)."""
     risk = app.settings.risk
-    return Band(risk.margin_topup, risk.margin_target) if risk.margin_topup else None
+    return Cushions(risk.topup_cushion, risk.target_cushion) if risk.topup_cushion else None
 
 
 class _Cycle:
@@ -59,18 +68,18 @@ class _Cycle:
 
 def manage_margins(app: App) -> list[dict[str, str]]:
     """Top up every open short above the trigger; returns what was done, for the report."""
-    band = band_of(app)
-    if band is None:
+    cushions = cushions_of(app)
+    if cushions is None:
         return []
     run = _Cycle()
     for position in app.store.positions([PositionState.OPEN]):
         if position.perp_short <= 0 or delisted(app, position):
             continue
-        _manage_leg(app, position, band, run)
+        _manage_leg(app, position, cushions, run)
     return run.actions
 
 
-def _manage_leg(app: App, position: Position, band: Band, run: _Cycle) -> None:
+def _manage_leg(app: App, position: Position, cushions: Cushions, run: _Cycle) -> None:
     shrunk = False
     for _ in range(MAX_STEPS):
         m = app.executor.perp_margin(position.perp_symbol)
@@ -81,24 +90,28 @@ def _manage_leg(app: App, position: Position, band: Band, run: _Cycle) -> None:
         # the maintenance margin, so a shrink is never planned too small.
         rate = m.maintenance_margin / (m.amount * m.mark_price)
         short = Short(m.amount, m.entry_price, m.mark_price, m.margin, rate)
-        if short.ratio <= band.trigger:
+        band = leg_band(cushions, position.leverage, rate)
+        if band is None or short.ratio <= band.trigger:
             return
         wallets = app.executor.wallets()
         funds = Funds(wallets.futures, wallets.spot, can_transfer=run.can_transfer)
-        plan = plan_topup(
-            short, funds, leg_band(band, position.leverage, rate), _costs(app, position)
-        )
+        plan = plan_topup(short, funds, band, _costs(app, position))
         if not plan.acts:
             return
         if plan.shrink > 0:
             if shrunk:
+                # What the venue freed fell short of the plan (fees, rounding, what the wallet
+                # counts as available): put in what there is rather than leave the leg as it was.
                 log.error(
-                    "position %s %s: margin ratio %.2f%% still above %.2f%% after shrinking",
+                    "position %s %s: cushion %.2f%% still below %.2f%% after shrinking",
                     position.id,
                     position.perp_symbol,
-                    short.ratio * 100,
-                    band.trigger * 100,
+                    short.cushion * 100,
+                    cushions.trigger * 100,
                 )
+                amount = min(_up(margin_needed(short, band.target)), _down(wallets.futures))
+                if amount > 0:
+                    _add(app, position, short, amount, run)
                 return
             shrunk = True
             position = _shrink(app, position, short, plan, run)
@@ -238,11 +251,11 @@ def _add(app: App, position: Position, short: Short, amount: Decimal, run: _Cycl
         found = None
     _record(app, run, action_id, "done", ref=found.ref if found else "")
     log.warning(
-        "position %s %s: margin ratio %.2f%% above %.2f%%: added %s USDT of isolated margin",
+        "position %s %s: cushion %.2f%% below %.2f%%: added %s USDT of isolated margin",
         position.id,
         position.perp_symbol,
-        short.ratio * 100,
-        app.settings.risk.margin_topup * 100,
+        short.cushion * 100,
+        app.settings.risk.topup_cushion * 100,
         amount,
     )
     return True
@@ -259,7 +272,7 @@ def _shrink(app: App, position: Position, short: Short, plan: MarginPlan, run: _
     amount = ceil_step(max(plan.shrink, least), step)
     rest = position.perp_short - amount
     why = (
-        f"margin ratio {short.ratio:.2%} above {app.settings.risk.margin_topup:.2%} and not"
+        f"cushion {short.cushion:.2%} below {app.settings.risk.topup_cushion:.2%} and not"
         " enough USDT to top it up"
     )
     if rest < perp.min_amount or rest * price < perp.min_notional or plan.shrink >= short.amount:
