@@ -100,8 +100,12 @@ def test_damage_in_a_closed_position_is_named_when_read(ready: Fra) -> None:
     ready("run-cycle")  # the books the cycle acts on are sound: it runs
 
 
-def test_an_immutable_state_file_is_refused_untouched(ready: Fra) -> None:
-    if subprocess.run(["chattr", "+i", str(ready.db)], capture_output=True).returncode:
+@pytest.mark.parametrize("target", ["file", "directory"])
+def test_an_immutable_state_file_is_refused_untouched(ready: Fra, target: str) -> None:
+    path = ready.db if target == "file" else ready.workdir
+    # The cycle lock and the log live beside the state file: made before the directory is.
+    ready("positions")
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
         pytest.skip("chattr +i is not available here")
     try:
         before = ready.db.read_bytes()
@@ -110,7 +114,7 @@ def test_an_immutable_state_file_is_refused_untouched(ready: Fra) -> None:
             assert "not writable" in result.stderr and "chattr -i" in result.stderr
         assert ready.db.read_bytes() == before
     finally:
-        subprocess.run(["chattr", "-i", str(ready.db)], check=True)
+        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 # -- cycles, permissions, mistyped paths ----------------------------------------------------
