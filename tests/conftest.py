@@ -136,6 +136,18 @@ class Fra:
         return digest.hexdigest()
 
 
+def assert_refused(fra: Fra, args: list[str], code: int, *words: str, **env: str) -> str:
+    """The command exits `code` with one line holding `words`, the state file untouched."""
+    before = fra.fingerprint()
+    result = fra(*args, code=code, **env)
+    err = result.stderr.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    for word in words:
+        assert word in err, (word, err)
+    assert fra.fingerprint() == before, "the state file changed"
+    return err
+
+
 def legs(fra: Fra, position_id: int = 1) -> tuple[Decimal, Decimal]:
     """(spot held, perp short) of a position, summed from its fills in the state file."""
     spot = perp = Decimal(0)

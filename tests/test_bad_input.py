@@ -7,7 +7,7 @@ import os
 import sqlite3
 
 import pytest
-from conftest import T0, Fra, iso
+from conftest import T0, Fra, assert_refused, iso
 
 from fra.errors import ExitCode
 
@@ -25,17 +25,6 @@ def ready(fra: Fra) -> Fra:
     # read: read it now, so that the tests below see only what the bad input would change.
     fra("rank", FRA_STRATEGY__SYMBOLS="[]", FRA_STRATEGY__MIN_VOLUME_USD="0")
     return fra
-
-
-def assert_refused(fra: Fra, args: list[str], code: int, *words: str, **env: str) -> str:
-    before = fra.fingerprint()
-    result = fra(*args, code=code, **env)
-    err = result.stderr.strip()
-    assert err.startswith("error: ") and "\n" not in err, err
-    for word in words:
-        assert word in err, (word, err)
-    assert fra.fingerprint() == before, "the state file changed"
-    return err
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import T0, Fra, iso
+from conftest import T0, Fra, assert_refused, iso
 from test_binance import ETH, exchange_view, live_on, make_emulator, short_on_exchange
 
 from fra.emulator import BinanceEmulator
@@ -28,17 +28,6 @@ def ready(fra: Fra) -> Fra:
     fra("run-cycle")
     assert len(fra.json("status")["positions"]) == 1
     return fra
-
-
-def refused(fra: Fra, args: list[str], code: int, *words: str) -> str:
-    before = fra.fingerprint()
-    result = fra(*args, code=code)
-    err = result.stderr.strip()
-    assert err.startswith("error: ") and "\n" not in err, err
-    for word in words:
-        assert word in err, (word, err)
-    assert fra.fingerprint() == before, "the state file changed"
-    return err
 
 
 def damage(fra: Fra, sql: str) -> None:
@@ -58,7 +47,7 @@ def test_an_emptied_state_file_is_refused_until_init(ready: Fra) -> None:
     for suffix in ("-wal", "-shm"):
         Path(f"{ready.db}{suffix}").unlink(missing_ok=True)
     for args in (["run-cycle"], ["status"], ["open", ETH], ["close", "--all"]):
-        refused(ready, args, ExitCode.STATE, "empty (0 bytes)", "--init")
+        assert_refused(ready, args, ExitCode.STATE, "empty (0 bytes)", "--init")
     assert ready.db.stat().st_size == 0
     ready("--init", "run-cycle")
     assert ready.db.stat().st_size > 0
@@ -87,14 +76,14 @@ def test_a_damaged_state_file_is_refused_untouched(ready: Fra, sql: str, words: 
     damage(ready, sql)
     cycles = ready.query("SELECT COUNT(*) FROM cycles")
     for args in (["run-cycle"], ["status"], ["positions", "--state", "all"], ["close", "1"]):
-        refused(ready, args, ExitCode.STATE, *words)
+        assert_refused(ready, args, ExitCode.STATE, *words)
     assert ready.query("SELECT COUNT(*) FROM cycles") == cycles  # no cycle row left "running"
 
 
 def test_damage_in_a_closed_position_is_named_when_read(ready: Fra) -> None:
     ready("close", "1")
     damage(ready, "UPDATE orders SET fee = 'x' WHERE position_id = 1")
-    refused(
+    assert_refused(
         ready, ["positions", "--state", "all"], ExitCode.STATE, "a position", "malformed number"
     )
     ready("run-cycle")  # the books the cycle acts on are sound: it runs
@@ -184,7 +173,7 @@ def test_an_emptied_live_file_finds_the_position_and_adopts_it(
 
     live.db.write_bytes(b"")  # the disk filled up; the short and its coins are still there
     Path(f"{live.db}-wal").unlink(missing_ok=True)
-    refused(live, ["run-cycle"], ExitCode.STATE, "empty (0 bytes)")
+    assert_refused(live, ["run-cycle"], ExitCode.STATE, "empty (0 bytes)")
 
     report = live.json("--init", "run-cycle", code=ExitCode.UNTRACKED)
     found = {u["kind"]: u for u in report["untracked"]}
@@ -214,11 +203,11 @@ def test_adopt_refuses_a_short_without_its_coins(fra: Fra, emulator: BinanceEmul
     live.db.unlink()
     Path(f"{live.db}-wal").unlink(missing_ok=True)
     live("run-cycle", code=ExitCode.UNTRACKED)
-    err = refused(live, ["adopt", ETH], ExitCode.REFUSED, "naked")
+    err = assert_refused(live, ["adopt", ETH], ExitCode.REFUSED, "naked")
     assert "buy" in err
 
 
 def test_a_damaged_realized_total_is_named(ready: Fra) -> None:
     ready("close", "1")
     damage(ready, "UPDATE positions SET realized_net = 'oops' WHERE id = 1")
-    refused(ready, ["status"], ExitCode.STATE, "realized total", "malformed number")
+    assert_refused(ready, ["status"], ExitCode.STATE, "realized total", "malformed number")
