@@ -64,7 +64,7 @@ def test_install_timer_prints_and_writes_units(fra: Fra) -> None:
     assert f"WorkingDirectory={fra.workdir}" in out
     assert "run-cycle" in out and "*/10 * * * *" in out
     # Both the unit and the cron line name the state file and carry the FRA_* settings.
-    assert f"Environment=FRA_DB={other}" in out
+    assert f'Environment="FRA_DB={other}"' in out
     cron = out.strip().splitlines()[-1]
     assert f"FRA_DB={other}" in cron and "FRA_RISK__LEVERAGE=2" in cron
     units = fra.workdir / "units"

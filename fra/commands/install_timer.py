@@ -11,17 +11,31 @@ from pathlib import Path
 import typer
 
 from fra.commands.common import guarded, settings
+from fra.errors import BadInput
+
+SECRETS_FILE = "fra-secrets.env"
 
 
-def units(fra_bin: str, db: Path, every_minutes: int, env_file: Path | None) -> dict[str, str]:
-    workdir = db.parent
-    env_line = f"EnvironmentFile={env_file}\n" if env_file else ""
+def units(
+    fra_bin: str,
+    workdir: Path,
+    db: Path,
+    every_minutes: int,
+    environ: dict[str, str],
+    secrets_file: Path | None,
+) -> dict[str, str]:
+    """The systemd service and timer, the crontab line and the secrets file's text for cycles
+    that run in `workdir` with the FRA_* settings of `environ` on the state file `db`."""
+    from fra.env_names import setting_names
+
+    known = setting_names()
+    env = {k: v for k, v in environ.items() if k.upper().startswith("FRA_")}
     # The state file is always named, so the timer trades the file this command was shown.
-    env = {k: v for k, v in os.environ.items() if k.startswith("FRA_")}
     env["FRA_DB"] = str(db)
-    env = {k: v for k, v in sorted(env.items()) if "KEY" not in k and "SECRET" not in k}
-    passthrough = "".join(f"Environment={shlex.quote(f'{k}={v}')}\n" for k, v in env.items())
-    cron_env = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
+    private = {k: v for k, v in sorted(env.items()) if _is_secret(k, known)}
+    public = {k: v for k, v in sorted(env.items()) if k not in private}
+    env_file_line = f"EnvironmentFile={secrets_file}\n" if secrets_file and private else ""
+    passthrough = "".join(f"Environment={_systemd_word(f'{k}={v}')}\n" for k, v in public.items())
     service = (
         "[Unit]\n"
         "Description=fra funding-rate arbitrage cycle\n"
@@ -29,9 +43,9 @@ def units(fra_bin: str, db: Path, every_minutes: int, env_file: Path | None) -> 
         "Wants=network-online.target\n\n"
         "[Service]\n"
         "Type=oneshot\n"
-        f"WorkingDirectory={workdir}\n"
-        f"{env_line}{passthrough}"
-        f"ExecStart={fra_bin} run-cycle\n"
+        f"WorkingDirectory={_systemd_path(workdir)}\n"
+        f"{env_file_line}{passthrough}"
+        f"ExecStart={_systemd_word(fra_bin)} run-cycle\n"
         "# Exit 6 = another cycle still runs: not a failure. 7/8 (margin) are left as failures\n"
         "# so OnFailure= alerting sees them.\n"
         "SuccessExitStatus=6\n"
@@ -47,44 +61,132 @@ def units(fra_bin: str, db: Path, every_minutes: int, env_file: Path | None) -> 
         "[Install]\n"
         "WantedBy=timers.target\n"
     )
-    cron = (
-        f"*/{every_minutes} * * * * cd {shlex.quote(str(workdir))} && {cron_env} "
+    # Only the value is quoted: a quoted `'NAME=value'` word is a command to the shell, which
+    # cron would fail to find on every tick.
+    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in public.items())
+    source = ""
+    if secrets_file and private:
+        source = f"set -a && . {shlex.quote(str(secrets_file))} && set +a && "
+    command = (
+        f"cd {shlex.quote(str(workdir))} && {source}{assignments} "
         f"{shlex.quote(fra_bin)} run-cycle >> {shlex.quote(str(workdir / 'fra-cron.log'))} 2>&1"
     )
-    return {"fra-cycle.service": service, "fra-cycle.timer": timer, "crontab": cron}
+    # cron turns an unescaped % into a newline (the rest is the command's stdin).
+    cron = f"*/{every_minutes} * * * * " + command.replace("%", "\\%")
+    secrets = "".join(f"{k}={_single_quoted(k, v)}\n" for k, v in private.items())
+    return {
+        "fra-cycle.service": service,
+        "fra-cycle.timer": timer,
+        "crontab": cron,
+        SECRETS_FILE: secrets,
+    }
+
+
+def _is_secret(name: str, known: dict[str, bool]) -> bool:
+    upper = name.upper()
+    if upper in known:
+        return known[upper]
+    # A misspelt key name (FRA_API_KEYY) is still a key: it must not land in the unit either.
+    return any(w in upper for w in ("KEY", "SECRET", "TOKEN", "PASSWORD"))
+
+
+def _systemd_word(text: str) -> str:
+    """One word for a unit file: double-quoted, with systemd's escapes (backslash, quote,
+    control characters) and its specifier character % doubled."""
+    out = []
+    for c in text:
+        if c in '\\"':
+            out.append("\\" + c)
+        elif c == "%":
+            out.append("%%")
+        elif not c.isprintable():
+            out.append(f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
+def _systemd_path(path: Path) -> str:
+    text = str(path)
+    if any(not c.isprintable() for c in text):
+        raise BadInput(
+            f"the directory {text!r} has control characters a unit file cannot hold",
+            "run install-timer from a directory with a plain name",
+        )
+    return text.replace("%", "%%")
+
+
+def _single_quoted(name: str, value: str) -> str:
+    # The one quoting sh's `.` and systemd's EnvironmentFile= read alike: no escapes inside.
+    if "'" in value or "\n" in value or "\r" in value:
+        raise BadInput(
+            f"{name} holds a quote or a line break, which the secrets file cannot carry",
+            "check the value (API keys and secrets are letters and digits)",
+        )
+    return f"'{value}'"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path`, readable by its owner only from the first byte on."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    path.chmod(0o600)  # an existing file keeps its mode through O_CREAT
 
 
 def install_timer(
     ctx: typer.Context,
     every: int = typer.Option(5, "--every", min=1, max=59, help="Minutes between cycles."),
-    write: bool = typer.Option(False, "--write", help="Write the unit files to --unit-dir."),
+    write: bool = typer.Option(
+        False,
+        "--write",
+        help="Write the unit files to --unit-dir (and API keys from the environment to"
+        f" ./{SECRETS_FILE}).",
+    ),
     unit_dir: Path = typer.Option(
         Path.home() / ".config" / "systemd" / "user", "--unit-dir", help="Where --write puts them."
     ),
 ) -> None:
     """Print a systemd service + timer and the equivalent crontab line that run `fra run-cycle`
-    in this directory with this environment (--write installs the unit files)."""
+    in this directory with this environment (--write installs the unit files). API keys set in
+    the environment go to a file of their own, 0600, which both read."""
 
     def body() -> None:
         s = settings(ctx)
         fra_bin = shutil.which("fra") or str(Path(sys.argv[0]).resolve())
-        env_file = Path.cwd() / ".env"
-        files = units(fra_bin, s.db_path.resolve(), every, env_file if env_file.exists() else None)
+        # The cycle runs where this command runs: fra reads the .env here itself, and relative
+        # paths in the settings mean what they mean now.
+        workdir = Path.cwd()
+        secrets_path = workdir / SECRETS_FILE
+        files = units(fra_bin, workdir, s.db_path.resolve(), every, dict(os.environ), secrets_path)
         for name in ("fra-cycle.service", "fra-cycle.timer"):
             print(f"# --- {name} ---\n{files[name]}")
         print(f"# --- or one crontab line (crontab -e) ---\n{files['crontab']}")
+        secrets = files[SECRETS_FILE]
+        if secrets and write:
+            write_private(secrets_path, secrets)
+            print(f"\nwrote the API key and secret to {secrets_path} (0600): both read it")
+        elif secrets and not _holds(secrets_path, secrets):
+            print(
+                f"note: the API key and secret in the environment go in neither the unit nor the"
+                f" crontab line; --write stores them in {secrets_path} (0600), which both read",
+                file=sys.stderr,
+            )
         if write:
             unit_dir.mkdir(parents=True, exist_ok=True)
             for name in ("fra-cycle.service", "fra-cycle.timer"):
                 # 0600: the unit carries the environment fra runs with.
-                path = unit_dir / name
-                fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w") as out:
-                    out.write(files[name])
-                path.chmod(0o600)
+                write_private(unit_dir / name, files[name])
             print(
                 f"\nwrote {unit_dir}/fra-cycle.service and .timer; enable with:\n"
                 "  systemctl --user daemon-reload && systemctl --user enable --now fra-cycle.timer"
             )
 
     guarded(body)
+
+
+def _holds(path: Path, text: str) -> bool:
+    try:
+        return path.read_text() == text
+    except OSError:
+        return False

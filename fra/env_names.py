@@ -1,0 +1,105 @@
+"""The FRA_* variable names the settings read, and those set that no setting reads.
+
+pydantic-settings ignores a name it does not know (it must: other programs share the
+environment), so `FRA_RISK__MAX_POSITON_USD=500` would leave the default in force without a
+word. These names are compared against the real ones instead, and each stranger is named with
+the closest real name.
+"""
+
+from __future__ import annotations
+
+import os
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+from pydantic import BaseModel, SecretStr
+
+PREFIX = "FRA_"
+NESTED = "__"
+# Read by the test suite and the bench scripts, not by fra: set on a developer's machine.
+NOT_SETTINGS = frozenset({"FRA_SHARED_DATA"})
+
+
+class Unknown(NamedTuple):
+    name: str
+    source: str  # "environment" or the .env file's path
+    closest: str | None
+
+
+def setting_names(model: type[BaseModel] | None = None, prefix: str = PREFIX) -> dict[str, bool]:
+    """Every FRA_* name the settings read (a group's own name too: it takes a JSON object),
+    each with whether it holds a secret."""
+    if model is None:
+        from fra.settings import Settings
+
+        model = Settings
+    names: dict[str, bool] = {}
+    for field_name, field in model.model_fields.items():
+        name = f"{prefix}{field_name.upper()}"
+        group = _model_in(field.annotation)
+        names[name] = group is None and _is_secret(field.annotation)
+        if group is not None:
+            names.update(setting_names(group, name + NESTED))
+    return names
+
+
+def secret_names(names: Mapping[str, bool]) -> frozenset[str]:
+    return frozenset(name for name, secret in names.items() if secret)
+
+
+def unknown_names(
+    environ: Mapping[str, str] | None = None, env_file: Path = Path(".env")
+) -> list[Unknown]:
+    """FRA_* names set in the environment or the .env file that no setting reads."""
+    environ = os.environ if environ is None else environ
+    known = setting_names()
+    found: list[Unknown] = []
+    candidates = [(k, "environment") for k in environ]
+    if env_file.is_file():
+        candidates += [(k, str(env_file)) for k in _env_file_names(env_file)]
+    seen: set[str] = set()
+    for raw, source in candidates:
+        # pydantic-settings matches names case-insensitively, so fra_risk__leverage counts.
+        name = raw.upper()
+        if not name.startswith(PREFIX) or name in known or name in NOT_SETTINGS or name in seen:
+            continue
+        seen.add(name)
+        found.append(Unknown(raw, source, closest(name, known)))
+    return found
+
+
+def closest(name: str, known: Mapping[str, bool]) -> str | None:
+    import difflib
+
+    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def describe(unknown: Unknown) -> str:
+    """One line for stderr and `fra config`."""
+    where = "in the environment" if unknown.source == "environment" else f"in {unknown.source}"
+    hint = f"did you mean {unknown.closest}?" if unknown.closest else "see `fra config`"
+    return f"{unknown.name} ({where}) is not a setting fra reads and is ignored; {hint}"
+
+
+def _env_file_names(path: Path) -> list[str]:
+    from dotenv import dotenv_values
+
+    try:
+        return [name for name in dotenv_values(path) if name]
+    except (OSError, UnicodeDecodeError):
+        return []  # reading it for settings fails with its own message
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _is_secret(annotation: object) -> bool:
+    if annotation is SecretStr:
+        return True
+    return any(_is_secret(arg) for arg in typing.get_args(annotation))
