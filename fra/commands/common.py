@@ -33,11 +33,24 @@ class Options:
         self.init = init
 
 
-def settings(ctx: typer.Context, **overrides: Any) -> Settings:
+def settings(ctx: typer.Context, warn: bool = True, **overrides: Any) -> Settings:
+    """The effective settings; `warn`: name each FRA_* variable no setting reads on stderr
+    (`fra config` lists them in its output instead)."""
     opts: Options = ctx.obj if isinstance(ctx.obj, Options) else Options()
     loaded = load_settings(db=opts.db, venue=opts.venue, **overrides)
     loaded._init_state = opts.init
+    if warn:
+        warn_unknown_names()
     return loaded
+
+
+def warn_unknown_names() -> None:
+    """One line on stderr for each FRA_* name no setting reads: pydantic-settings ignores it,
+    and a misspelt limit would leave the default in force without a word."""
+    from fra.env_names import describe, unknown_names
+
+    for unknown in unknown_names():
+        print(f"warning: {describe(unknown)}", file=sys.stderr)
 
 
 def fail(exc: FraError) -> typer.Exit:

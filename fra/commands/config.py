@@ -12,16 +12,21 @@ def config(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     masked."""
 
     def body() -> None:
+        from fra.env_names import describe, unknown_names
         from fra.settings import masked
 
-        data = masked(settings(ctx))
+        data = masked(settings(ctx, warn=False))
+        unknown = unknown_names()
         if as_json:
-            print_json(data)
+            ignored = [{"name": u.name, "source": u.source, "closest": u.closest} for u in unknown]
+            print_json({**data, "unknown_variables": ignored})
             return
-        from fra.commands.output import emit, table
+        from fra.commands.output import emit, line, table
 
         rows = [[name, "" if value is None else str(value)] for name, value in _flatten(data)]
-        emit(table("Effective settings", ["Variable", "Value"], rows, left={"Variable", "Value"}))
+        out = table("Effective settings", ["Variable", "Value"], rows, left={"Variable", "Value"})
+        out += [line(f"warning: {describe(u)}") for u in unknown]
+        emit(out)
 
     guarded(body)
 

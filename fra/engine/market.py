@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+
 from fra.app import App
-from fra.core.models import Snapshot
+from fra.core.models import Snapshot, SnapshotRow
 from fra.core.positions import Position
 from fra.core.ranking import Ranked, Signal, rank
 from fra.core.scan import snapshot_rows
 from fra.errors import BadInput
+
+log = logging.getLogger("fra.market")
 
 KEEP_SNAPSHOTS = 2000  # about a week of 5-minute cycles
 
@@ -20,7 +25,27 @@ def scan(app: App) -> Snapshot:
     with app.store.tx():
         snapshot_id = app.store.save_snapshot(market.name, market.simulated, taken, rows)
         app.store.prune_snapshots(KEEP_SNAPSHOTS)
+    warn_unmatched_symbols(app, rows)
     return Snapshot(id=snapshot_id, venue=market.name, taken_ms=taken, rows=tuple(rows))
+
+
+def warn_unmatched_symbols(app: App, rows: Sequence[SnapshotRow]) -> None:
+    """A warning for each FRA_STRATEGY__SYMBOLS entry the venue does not list: such an
+    allowlist trades nothing, or less than meant, and would say so nowhere else."""
+    from fra.core.symbols import unmatched
+
+    allowed = app.settings.strategy.symbols
+    if not allowed:
+        return
+    for symbol, guess in unmatched(allowed, (r.perp_symbol for r in rows)):
+        hint = f"did you mean {guess}?" if guess else "is it listed there?"
+        log.warning(
+            "FRA_STRATEGY__SYMBOLS: %s matches no perpetual on %s; %s (perpetuals are written in"
+            " ccxt's unified form, e.g. BTC/USDT:USDT)",
+            symbol,
+            app.venue_label,
+            hint,
+        )
 
 
 def delisted(app: App, position: Position) -> list[str]:
@@ -50,7 +75,10 @@ def rank_snapshot(
 
 
 def latest_snapshot(app: App, refresh: bool) -> Snapshot:
-    snapshot = scan(app) if refresh else app.store.latest_snapshot()
+    if refresh:
+        return scan(app)
+    snapshot = app.store.latest_snapshot()
     if snapshot is None:
         raise BadInput("no market snapshot stored yet", "run `fra scan` or `fra rank --refresh`")
+    warn_unmatched_symbols(app, snapshot.rows)
     return snapshot
