@@ -17,11 +17,13 @@ from fra.commands import (
     install_timer,
     loop,
     margin_check,
+    metrics,
     open,
     positions,
     rank,
     run_cycle,
     scan,
+    serve,
     status,
 )
 from fra.commands.common import Options
@@ -67,6 +69,8 @@ app.command("config")(config.config)
 app.command("doctor")(doctor.doctor)
 app.command("loop")(loop.loop)
 app.command("install-timer")(install_timer.install_timer)
+app.command("serve")(serve.serve)
+app.command("metrics")(metrics.metrics)
 app.add_typer(history.app, name="history")
 app.command("backtest")(backtest.backtest)
 

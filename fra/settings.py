@@ -346,6 +346,16 @@ class LiveSettings(BaseModel):
     )
 
 
+class ServeSettings(BaseModel):
+    token: SecretStr | None = Field(
+        None,
+        description="Token for `fra serve`: needed to bind beyond 127.0.0.1, to see the page"
+        " and /metrics when set, and for the emergency-stop button",
+    )
+
+    _token_off = field_validator("token", mode="before")(staticmethod(lambda v: _none(v)))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FRA_",
@@ -394,6 +404,7 @@ class Settings(BaseSettings):
     risk: RiskSettings = RiskSettings()
     paper: PaperSettings = PaperSettings()
     sim: SimSettings = SimSettings()
+    serve: ServeSettings = ServeSettings()
 
     @field_validator("venue_url", mode="before")
     @classmethod
@@ -538,4 +549,5 @@ def masked(settings: Settings) -> dict[str, Any]:
     data = settings.model_dump(mode="json")
     for name in ("api_key", "api_secret"):
         data[name] = "********" if getattr(settings, name) else None
+    data["serve"]["token"] = "********" if settings.serve.token else None
     return data

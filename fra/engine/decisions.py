@@ -58,14 +58,15 @@ def unprofitable_positions(app: App) -> list[tuple[Position, str]]:
 
 
 def ranking_with_advice(
-    app: App, snapshot: Snapshot
+    app: App, snapshot: Snapshot, *, update: bool = True
 ) -> tuple[list[Ranked], dict[str, Advice], dict[str, Signal]]:
     """`fra rank`: the snapshot ranked on each pair's forecast, with what the rules would do
-    now. Room to open is judged by the number of positions (the cycle also checks capital)."""
+    now. Room to open is judged by the number of positions (the cycle also checks capital).
+    Without `update` the forecasts are what state.db holds (the dashboard only reads it)."""
     from fra.engine.market import rank_snapshot
 
     # A read: the venue failing to update the stored funding does not stop it.
-    found = read_signals(app, snapshot.rows, strict=False)
+    found = read_signals(app, snapshot.rows, strict=False, update=update)
     ranked = rank_snapshot(app, snapshot, found)
     held = app.store.held_symbols()
     slots = max(app.settings.risk.max_positions - len(held), 0)

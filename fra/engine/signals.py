@@ -69,6 +69,7 @@ def signals(
     *,
     strict: bool = True,
     errors: list[VenueError] | None = None,
+    update: bool = True,
 ) -> dict[str, Signal]:
     """The Signal of every candidate among `rows` whose settled prints over the forecast's
     lookback are all in state.db (brought up to date first), blended with the row's predicted
@@ -77,16 +78,19 @@ def signals(
     A venue error while updating the prints keeps what was stored before it; `strict` (the
     trading commands) lets it through (exit 5, the next cycle carries on), otherwise (`fra
     rank`, a read; the cycle's exits) it is logged, added to `errors` when given, and the
-    forecasts come from what state.db holds."""
+    forecasts come from what state.db holds. Without `update` (a read-only state file: the
+    dashboard) nothing is asked of the venue: the forecasts are what state.db holds."""
     s = app.settings.strategy
     params = s.forecast_params()
     wanted = candidates(app, rows)
     book = FundingPrints(app.store)
     now: int | None = None
     try:
-        now = app.market.now_ms()  # the venue's clock, which stamps the prints
+        # The venue's clock, which stamps the prints; a mere reader asks no venue.
+        now = app.market.now_ms() if update else app.now_ms()
         start = now - params.lookback_ms()
-        update_prints(app, book, wanted, start, now)
+        if update:
+            update_prints(app, book, wanted, start, now)
     except VenueError as exc:
         if strict:
             raise
