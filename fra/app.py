@@ -191,10 +191,12 @@ def open_app(settings: Settings, *, create: bool = True) -> Iterator[App]:
     store = Store.open(path, init=settings.init_state)
     try:
         settings = check_binding(store, settings)
+        mark = store.intents_mark()
         try:
             yield App(settings, store)
         except VenueError as exc:
-            raise from_venue(exc, settings.venue) from None
+            nothing_done = store.intents_mark() == mark
+            raise from_venue(exc, settings.venue, nothing_done) from None
         if store.meta("venue") is None and not store.is_empty():
             with store.tx():
                 store.set_meta("venue", settings.venue)

@@ -57,8 +57,22 @@ class Interrupted(FraError):
     exit_code = ExitCode.INTERRUPTED
 
 
-def from_venue(exc: Exception, venue: str) -> FraError:
-    """A venue's failure (fra.venues.base.VenueError) as the error the user sees."""
+def from_venue(exc: Exception, venue: str, nothing_done: bool | None = None) -> FraError:
+    """A venue's failure (fra.venues.base.VenueError) as the error the user sees.
+    `nothing_done`: the command had sent nothing (no order, no margin step) when it failed;
+    None when that is not known."""
+    done = "nothing was done; " if nothing_done else ""
+    if getattr(exc, "kind", "") == "unreachable":
+        # Most often no network at all: retrying for ever would not help, the simulated
+        # market would.
+        half_done = (
+            "" if nothing_done else "the next `fra run-cycle` reconciles anything half-done; "
+        )
+        return VenueFailure(
+            f"{venue} could not be reached: {exc}",
+            f"{done}{half_done}check the network and FRA_VENUE_URL, or try fra offline with"
+            " --venue simulated",
+        )
     if getattr(exc, "kind", "") == "auth":
         return BadInput(
             f"{venue} rejected the API key ({exc})",
@@ -67,6 +81,11 @@ def from_venue(exc: Exception, venue: str) -> FraError:
     if getattr(exc, "kind", "") == "unsupported":
         return BadInput(str(exc), "choose an exchange with USDT perpetual swaps (FRA_VENUE)")
     if getattr(exc, "temporary", False):
+        if nothing_done:
+            return VenueFailure(
+                f"{venue} did not answer after retries ({exc})",
+                "nothing was done; temporary: the next `fra run-cycle` retries",
+            )
         return VenueFailure(
             f"{venue} did not answer after retries ({exc})",
             "temporary: the next `fra run-cycle` retries and reconciles anything half-done",

@@ -83,6 +83,7 @@ def run_cycle(app: App) -> CycleReport:
     app.ready(opening=True)
     with app.store.tx():
         report.cycle_id = app.store.start_cycle(app.now_ms())
+    mark = app.store.intents_mark()
     try:
         report.reconciled = reconcile(app)
         report.untracked = untracked(app)
@@ -136,7 +137,11 @@ def run_cycle(app: App) -> CycleReport:
         ratios = {leg.position_id: leg.ratio for leg in measure_margins(app)}
         _finish(app, report, ratios, report.exit_code)
     except (FraError, VenueError) as exc:
-        error = exc if isinstance(exc, FraError) else from_venue(exc, app.settings.venue)
+        error = (
+            exc
+            if isinstance(exc, FraError)
+            else from_venue(exc, app.settings.venue, app.store.intents_mark() == mark)
+        )
         report.outcome = "interrupted" if error.exit_code == ExitCode.INTERRUPTED else "error"
         report.error = str(error)
         _finish(app, report, {}, error.exit_code)

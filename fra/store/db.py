@@ -662,6 +662,15 @@ class Store:
 
     # -- cycles ----------------------------------------------------------------------------
 
+    def intents_mark(self) -> int:
+        """A number that grows with every order and margin step written. Intent is written
+        before anything is sent, so an unchanged mark means a command sent nothing."""
+        row = self.conn.execute(
+            "SELECT (SELECT COALESCE(MAX(rowid), 0) FROM orders)"
+            " + (SELECT COALESCE(MAX(id), 0) FROM margin_actions)"
+        ).fetchone()
+        return int(row[0])
+
     def start_cycle(self, now_ms: int) -> int:
         """A new cycle row; rows still "running" belong to cycles that were killed, since
         cycles only start under the cycle lock."""

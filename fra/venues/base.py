@@ -26,7 +26,8 @@ from fra.core.models import (
 class VenueError(Exception):
     """A venue failed to answer. `temporary` errors may succeed if retried later.
 
-    `kind` says what failed, for the engine's decisions: "network", "clock", "auth",
+    `kind` says what failed, for the engine's decisions: "network", "unreachable" (no
+    connection could be made: no DNS answer, a refused port), "clock", "auth",
     "rejected" (an order refused), "not_found", "no_change" (already set: success for a set-up
     step), "bad_symbol", "unsupported" or "other". `code` is the exchange's own, when it gave one.
     """

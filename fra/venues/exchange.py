@@ -7,8 +7,10 @@ becomes a `VenueError` here, classified once, so the rest of fra never sees ccxt
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +34,7 @@ _MARKET_TYPES = {
     "okx": ["spot", "swap"],
 }
 _CODE = re.compile(r'"code"\s*:\s*(-?\d+)')
+_UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH}
 BURST_SECONDS = 5.0  # how much of the exchange's request budget one process may spend at once
 
 
@@ -70,7 +73,33 @@ def classify(exc: BaseException) -> VenueError:
         # of failures that may well succeed a moment later.
         kind, temporary = "network", True
     message = " ".join(str(exc).split())[:300] or type(exc).__name__
+    cause = connection_cause(exc) if kind == "network" else None
+    if cause is not None:
+        # ccxt says only which request failed; the reason (no DNS answer, a refused port) is
+        # what tells a person offline from an exchange that is down.
+        kind, message = "unreachable", f"{cause} ({message})"
     return VenueError(message, temporary=temporary, kind=kind, code=code)
+
+
+def connection_cause(exc: BaseException) -> str | None:
+    """The operating system's reason a connection could not be made ("name or service not
+    known", "connection refused"), found under ccxt's, requests' and urllib3's wrappers; None
+    when the exchange was reached (or the reason is not a connection's)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        err = todo.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, socket.gaierror | ConnectionRefusedError) or (
+            isinstance(err, OSError) and err.errno in _UNREACHABLE_ERRNOS
+        ):
+            reason = err.strerror or (str(err.args[0]) if err.args else type(err).__name__)
+            return reason[:1].lower() + reason[1:]
+        linked = [err.__cause__, err.__context__, getattr(err, "reason", None), *err.args]
+        todo += [e for e in linked if isinstance(e, BaseException)]
+    return None
 
 
 def build_exchange(
