@@ -17,6 +17,7 @@ from fra.commands import (
     install_timer,
     loop,
     margin_check,
+    notify,
     metrics,
     open,
     positions,
@@ -72,6 +73,7 @@ app.command("install-timer")(install_timer.install_timer)
 app.command("serve")(serve.serve)
 app.command("metrics")(metrics.metrics)
 app.add_typer(history.app, name="history")
+app.add_typer(notify.app, name="notify")
 app.command("backtest")(backtest.backtest)
 
 

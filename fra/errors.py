@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     MARGIN_ALERT = 7  # a perp leg's margin ratio crossed the alert threshold
     MARGIN_CRITICAL = 8  # critical margin ratio: emergency stop was triggered
     UNTRACKED = 9  # the exchange holds positions the books don't explain: a person must look
+    UNHEALTHY = 10  # `fra status --check`: no recent cycle, the last one failed, or halted
     INTERRUPTED = 130  # SIGINT/SIGTERM: the step in flight was finished or unwound first
 
 
@@ -51,6 +52,10 @@ class VenueFailure(FraError):
 
 class LockHeld(FraError):
     exit_code = ExitCode.LOCKED
+
+
+class Unhealthy(FraError):
+    exit_code = ExitCode.UNHEALTHY
 
 
 class Interrupted(FraError):

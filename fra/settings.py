@@ -229,6 +229,72 @@ class PaperSettings(BaseModel):
     )
 
 
+class NotifySettings(BaseModel):
+    urls: list[str] = Field(
+        default_factory=list,
+        description="Where to send notifications: apprise URLs (JSON list, e.g."
+        ' ["ntfys://ntfy.sh/your-topic"]); prefix one with a level, critical=URL, to send it only'
+        " messages of that level or worse",
+    )
+    level: Literal["info", "warning", "critical"] = Field(
+        "info", description="Least level a URL without a level prefix is sent"
+    )
+    repeat_hours: float = Field(
+        4.0, ge=0, le=720, description="Remind of a lasting condition every so many hours; 0: never"
+    )
+    daily_hour: int | None = Field(
+        None, ge=0, le=23, description="Hour (UTC) of the daily summary; off: none"
+    )
+    timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="How long one notification or heartbeat may take"
+    )
+    heartbeat_url: str | None = Field(
+        None,
+        description="Pinged (HTTP GET) after every cycle that ran to its end: a dead man's switch"
+        " such as healthchecks.io or Uptime Kuma's push monitor",
+    )
+
+    _off = field_validator("daily_hour", "heartbeat_url", mode="before")(
+        staticmethod(lambda v: _none(v))
+    )
+
+    @field_validator("urls")
+    @classmethod
+    def _urls_plausible(cls, urls: list[str]) -> list[str]:
+        from fra.core.alerts import split_target, url_problem
+
+        # The URLs hold tokens: an error names the item by its place, never shows it.
+        for i, text in enumerate(urls, 1):
+            problem = url_problem(split_target(text)[1])
+            if problem:
+                raise ValueError(
+                    f"item {i} {problem}; give apprise URLs such as ntfys://ntfy.sh/your-topic"
+                )
+        return urls
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _heartbeat_http(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url.strip())
+        if (
+            parts.scheme.lower() not in ("http", "https")
+            or not parts.hostname
+            or any(c.isspace() or not c.isprintable() for c in url.strip())
+        ):
+            raise ValueError("is not an http or https URL; give e.g. https://hc-ping.com/<uuid>")
+        return url.strip()
+
+    def masked(self) -> dict[str, Any]:
+        from fra.core.alerts import mask_url
+
+        data = self.model_dump(mode="json")
+        data["urls"] = [mask_url(u) for u in self.urls]
+        data["heartbeat_url"] = mask_url(self.heartbeat_url) if self.heartbeat_url else None
+        return data
+
+
 class SimSettings(BaseModel):
     seed: int = Field(7, description="Seed of the simulated market")
     speedup: float = Field(
@@ -404,6 +470,7 @@ class Settings(BaseSettings):
     risk: RiskSettings = RiskSettings()
     paper: PaperSettings = PaperSettings()
     sim: SimSettings = SimSettings()
+    notify: NotifySettings = NotifySettings()
     serve: ServeSettings = ServeSettings()
 
     @field_validator("venue_url", mode="before")
@@ -520,7 +587,8 @@ def load_settings(**overrides: Any) -> Settings:
             # A model-level check that names its field ("shocks: ...").
             loc, reason = [*loc, field], rest
         name = "FRA_" + "__".join(loc).upper() if loc else "settings"
-        shown = err.get("input")
+        # Notification settings hold tokens: never shown back.
+        shown = err.get("input") if loc[:1] != ["notify"] else None
         value = f"={shown!r}" if isinstance(shown, str | int | float) else ""
         raise BadInput(
             f"invalid setting {name}{value}: {reason}",
@@ -547,6 +615,7 @@ def load_settings(**overrides: Any) -> Settings:
 def masked(settings: Settings) -> dict[str, Any]:
     """Settings as plain JSON-able data with secrets replaced by asterisks."""
     data = settings.model_dump(mode="json")
+    data["notify"] = settings.notify.masked()
     for name in ("api_key", "api_secret"):
         data[name] = "********" if getattr(settings, name) else None
     data["serve"]["token"] = "********" if settings.serve.token else None

@@ -35,6 +35,7 @@ def close(
         from fra.engine.close import close_position, find_targets
         from fra.engine.decisions import unprofitable_positions
         from fra.engine.interrupts import deferred_signals
+        from fra.engine.notify import CLOSE_KINDS, after_command
 
         s = settings(ctx)
         setup_logging(s)
@@ -49,6 +50,7 @@ def close(
                 for position, why in todo:
                     closed.append(close_position(app, position, why))
                     app.stop.check()
+                after_command(app, CLOSE_KINDS)
             now = app.now_ms()
         if as_json:
             print_json([position_dict(p, None, now) for p in closed])

@@ -26,6 +26,7 @@ def emergency_stop(
         from fra.commands.common import cycle_lock, setup_logging
         from fra.commands.render import describe
         from fra.engine.interrupts import deferred_signals
+        from fra.engine.notify import STOP_KINDS, after_command
         from fra.engine.safety import close_all_held, halt
 
         # Cleaned, not refused: a stop must not fail on how its reason is written. What is
@@ -41,8 +42,11 @@ def emergency_stop(
             print(f"HALTED: {said}")
         with cycle_lock(s, EMERGENCY_LOCK_WAIT), open_app(s) as app, deferred_signals(app.stop):
             # Signals wait: an emergency stop interrupted half-way would leave single legs.
-            app.ready(opening=False)
-            closed = close_all_held(app, f"emergency stop: {said}")
+            try:
+                app.ready(opening=False)
+                closed = close_all_held(app, f"emergency stop: {said}")
+            finally:
+                after_command(app, STOP_KINDS)
         for p in closed:
             print(describe(p))
         print(f"closed {len(closed)} positions; `fra resume` allows opening again")
@@ -56,10 +60,12 @@ def resume(ctx: typer.Context) -> None:
 
     def body() -> None:
         from fra.app import open_app
+        from fra.engine.notify import HALT_KINDS, after_command
         from fra.engine.safety import resume as do_resume
 
         with open_app(settings(ctx)) as app:
             was = do_resume(app)
+            after_command(app, HALT_KINDS)
         print(f"resumed (was halted: {was})" if was else "not halted: nothing to resume")
 
     guarded(body)

@@ -44,6 +44,7 @@ def open_(
         from fra.commands.common import cycle_lock, setup_logging
         from fra.commands.render import describe, position_dict
         from fra.engine.interrupts import deferred_signals
+        from fra.engine.notify import after_command
         from fra.engine.open import open_position
 
         size_usd = parse_size(size)
@@ -52,6 +53,7 @@ def open_(
         with cycle_lock(s, s.lock_wait_seconds), open_app(s) as app:
             with deferred_signals(app.stop):
                 position = open_position(app, symbol, size_usd)
+                after_command(app, ())
                 now = app.now_ms()
             if as_json:
                 print_json(position_dict(position, None, now))

@@ -20,15 +20,25 @@ def run_cycle(
         from fra.commands.common import cycle_lock, setup_logging
         from fra.engine.cycle import run_cycle as cycle
         from fra.engine.interrupts import deferred_signals
-        from fra.errors import ExitCode
+        from fra.errors import ExitCode, StateError
 
         s = settings(ctx)
         # The lock comes before the state file is even opened: a refused cycle writes nothing.
-        with cycle_lock(s, 0), open_app(s) as app:
-            setup_logging(s, verbose)
-            with deferred_signals(app.stop):
-                report = cycle(app)
-            label = app.venue_label
+        opened = False
+        try:
+            with cycle_lock(s, 0), open_app(s) as app:
+                opened = True
+                setup_logging(s, verbose)
+                with deferred_signals(app.stop):
+                    report = cycle(app)
+                label = app.venue_label
+        except StateError as exc:
+            if not opened:
+                # The cycle never started, so it could not say so itself (fra.engine.notify).
+                from fra.engine.notify import failure_message, send_unrecorded
+
+                send_unrecorded(s, failure_message(exc))
+            raise
         if as_json:
             print_json(
                 {

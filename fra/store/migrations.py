@@ -283,3 +283,58 @@ def m006_realized_totals(db: Database) -> None:
     Store(db, Path(db.conn.execute("PRAGMA database_list").fetchone()[2])).store_realized(
         [position_id for (position_id,) in final]
     )
+
+
+@migrations()
+def m007_notifications(db: Database) -> None:
+    # Notifications (fra/store/notifications.py). `notify_conditions`: each condition fra
+    # notifies about while it lasts (started, last notified), so that it is sent when it starts,
+    # changes and clears and reminded at most every few hours, never once per cycle.
+    # `notifications`: every message, written before it is sent; `notification_deliveries`: its
+    # outcome at each destination (`target_id` a hash of the URL, `target` the URL masked), a
+    # failed one retried by the next run. Positions already in the file when this ran are not
+    # announced as opened: the meta keys mark where announcing starts.
+    _run(
+        db,
+        """
+        CREATE TABLE notify_conditions (
+            key TEXT PRIMARY KEY,
+            level TEXT NOT NULL,
+            title TEXT NOT NULL,
+            text TEXT NOT NULL,
+            since_ms INTEGER NOT NULL,
+            notified_ms INTEGER NOT NULL
+        );
+
+        CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            created_ms INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            level TEXT NOT NULL,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE INDEX notifications_key ON notifications(key);
+
+        CREATE TABLE notification_deliveries (
+            notification_id INTEGER NOT NULL REFERENCES notifications(id),
+            target_id TEXT NOT NULL,
+            target TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            updated_ms INTEGER NOT NULL,
+            error TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (notification_id, target_id)
+        );
+        CREATE INDEX notification_deliveries_state ON notification_deliveries(state);
+        """,
+    )
+    last = db.execute("SELECT COALESCE(MAX(id), 0) FROM positions").fetchone()[0]
+    db["meta"].insert_all(
+        [
+            {"key": "notify_from_id", "value": str(last)},
+            {"key": "notify_baseline_id", "value": str(last)},
+        ],
+        replace=True,
+    )
