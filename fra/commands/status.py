@@ -7,36 +7,17 @@ from decimal import Decimal
 import typer
 
 from fra.commands.common import JsonOption, guarded, iso, money, pct, print_json, settings, ts
-from fra.errors import BadInput
-
-MAX_AGE = 525_600  # a year, in minutes
 
 
-def status(
-    ctx: typer.Context,
-    as_json: bool = JsonOption,
-    check: bool = typer.Option(
-        False,
-        "--check",
-        help="Only say whether all is well, for a monitor: exit 10 when no cycle finished within"
-        " --max-age minutes, the last one failed, or trading is halted.",
-    ),
-    max_age: float = typer.Option(
-        15.0, "--max-age", help="With --check: minutes a cycle may be old (15)."
-    ),
-) -> None:
+def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Mode, venue, halt flag, last cycle, margin, each open position and totals. Reads only
     the state file: no exchange is contacted."""
 
     def body() -> None:
-        if check and not 1 <= max_age <= MAX_AGE:
-            raise BadInput(
-                f"--max-age {max_age:g} is not between 1 and {MAX_AGE} minutes",
-                "give the minutes a cycle may be old, e.g. --max-age 15",
-            )
         from fra.app import open_app
         from fra.commands.render import position_dict
         from fra.core.positions import HELD_STATES
+        from fra.engine.balances import last_balances
         from fra.store.paper import PaperAccount
 
         s = settings(ctx)
@@ -49,11 +30,11 @@ def status(
             cycle = store.last_cycle()
             ratios = store.last_margin_ratios()
             halt = store.halt_reason()
-            if check:
-                from fra.store.notifications import Notifications
-
-                finished = Notifications(store).last_finished_cycle()
-            cash = PaperAccount(store, s.paper.starting_balance).balance("USDT")
+            # Live: what the exchange held at the last cycle; a paper account's cash would be
+            # a made-up figure beside real positions.
+            live = s.mode == "live"
+            cash = None if live else PaperAccount(store, s.paper.starting_balance).balance("USDT")
+            balances = last_balances(store) if live else None
             label = app.venue_label
             # The file's venue, not FRA_VENUE's: a simulated file is shown so when it is unset.
             simulated = app.settings.simulated
@@ -93,10 +74,16 @@ def status(
                 "closed_positions": closed,
                 "paper_cash": cash,
             },
+            "balances": None
+            if balances is None
+            else {
+                "spot_usdt": balances.spot,
+                "futures_usdt": balances.futures,
+                "equity_usdt": balances.equity,
+                "at": iso(balances.at_ms),
+                "cycle_id": balances.cycle_id,
+            },
         }
-        if check:
-            _check(data, finished, now, halt, max_age, as_json)
-            return
         if as_json:
             print_json(data)
             return
@@ -122,45 +109,23 @@ def status(
             out += positions_table("Open positions", rows, closed=False)
         else:
             out.append(line("No open positions."))
+        if cash is not None:
+            account = f"paper cash {money(cash)} USDT"
+        elif balances is None:
+            account = "balances: none read yet (`fra run-cycle` reads them)"
+        else:
+            account = (
+                f"at {ts(balances.at_ms)} UTC (cycle #{balances.cycle_id}): spot wallet"
+                f" {money(balances.spot)} USDT free, futures wallet {money(balances.futures)}"
+                f" USDT free, equity {money(balances.equity)} USDT"
+            )
         out.append(
             line(
                 f"Totals: {len(held)} open, exposure {money(exposure)} USDT, funding"
                 f" {money(funding, 4)}, fees {money(fees, 4)}, unrealized net {money(unrealized)};"
-                f" realized net {money(realized)} over {closed} closed; paper cash"
-                f" {money(cash)} USDT"
+                f" realized net {money(realized)} over {closed} closed; {account}"
             )
         )
         emit(out)
 
     guarded(body)
-
-
-def _check(
-    data: dict[str, object],
-    finished: tuple[int, int | None] | None,
-    now: int,
-    halt: str | None,
-    max_age: float,
-    as_json: bool,
-) -> None:
-    """`status --check`: a dead man's switch read from the state file."""
-    from fra.core.alerts import health
-    from fra.errors import Unhealthy
-
-    problems = health(
-        now,
-        finished[0] if finished else None,
-        finished[1] if finished else None,
-        halt,
-        int(max_age * 60_000),
-    )
-    if as_json:
-        print_json({**data, "check": {"ok": not problems, "problems": problems}})
-    elif not problems:
-        assert finished is not None
-        print(f"ok: the last cycle finished at {ts(finished[0])} UTC with exit {finished[1]}")
-    if problems:
-        raise Unhealthy(
-            "; ".join(problems),
-            "see `fra status` and the log; `fra run-cycle` runs a cycle now",
-        )

@@ -11,11 +11,11 @@ from fra.core.positions import HELD_STATES, Position, PositionState
 from fra.core.ranking import Ranked, Signal
 from fra.core.risk import MarginLevel
 from fra.core.valuation import valued_pnl
+from fra.engine.balances import Balances, record_balances
 from fra.engine.close import flatten
 from fra.engine.decisions import exits, rotation_out
 from fra.engine.funding import settle_funding
 from fra.engine.market import rank_snapshot, scan
-from fra.engine.notify import after_cycle
 from fra.engine.open import OpenRefused, execute_open, plan_open
 from fra.engine.reconcile import reconcile, untracked
 from fra.engine.safety import close_all_held, margin_check, measure_margins
@@ -41,6 +41,7 @@ class CycleReport:
     halted: str | None = None
     incomplete: list[int] = field(default_factory=list)  # positions a close left half-done
     untracked: list[Untracked] = field(default_factory=list)  # held on the venue, not in books
+    balances: Balances | None = None  # both wallets and the equity, as this cycle read them
     outcome: str = "ok"
     error: str | None = None
 
@@ -73,6 +74,13 @@ class CycleReport:
                 {"symbol": u.symbol, "kind": u.kind, "amount": str(u.amount), "pair": u.perp_symbol}
                 for u in self.untracked
             ],
+            "balances": None
+            if self.balances is None
+            else {
+                "spot_usdt": str(self.balances.spot),
+                "futures_usdt": str(self.balances.futures),
+                "equity_usdt": str(self.balances.equity),
+            },
             "error": self.error,
         }
 
@@ -81,15 +89,7 @@ def run_cycle(app: App) -> CycleReport:
     """reconcile -> settle funding -> margin-check -> scan -> rank -> close -> open -> record."""
     stop = app.stop
     report = CycleReport()
-    try:
-        app.ready(opening=True)
-    except (FraError, VenueError) as exc:
-        # The exchange down or the key refused before the cycle could begin: a failed cycle all
-        # the same, for whoever is waiting to hear of one.
-        after_cycle(
-            app, report, exc if isinstance(exc, FraError) else from_venue(exc, app.settings.venue)
-        )
-        raise
+    app.ready(opening=True)
     with app.store.tx():
         report.cycle_id = app.store.start_cycle(app.now_ms())
     mark = app.store.intents_mark()
@@ -144,6 +144,7 @@ def run_cycle(app: App) -> CycleReport:
         )
         # Measured again so that positions opened in this cycle have a ratio on record too.
         ratios = {leg.position_id: leg.ratio for leg in measure_margins(app)}
+        report.balances = record_balances(app, report.cycle_id)
         _finish(app, report, ratios, report.exit_code)
     except (FraError, VenueError) as exc:
         error = (
@@ -153,10 +154,7 @@ def run_cycle(app: App) -> CycleReport:
         )
         report.outcome = "interrupted" if error.exit_code == ExitCode.INTERRUPTED else "error"
         report.error = str(error)
-        try:
-            _finish(app, report, {}, error.exit_code)
-        finally:
-            after_cycle(app, report, error)
+        _finish(app, report, {}, error.exit_code)
         if error is exc:
             raise
         raise error from None
@@ -164,12 +162,8 @@ def run_cycle(app: App) -> CycleReport:
         # A bug: record it so the cycle is not left "running" forever, then let it surface.
         report.outcome = "error"
         report.error = f"{type(exc).__name__}: {exc}"
-        try:
-            _finish(app, report, {}, ExitCode.INTERNAL)
-        finally:
-            after_cycle(app, report, FraError(report.error))
+        _finish(app, report, {}, ExitCode.INTERNAL)
         raise
-    after_cycle(app, report, None)
     return report
 
 
