@@ -7,13 +7,33 @@ from decimal import Decimal
 import typer
 
 from fra.commands.common import JsonOption, guarded, iso, money, pct, print_json, settings, ts
+from fra.errors import BadInput
+
+MAX_AGE = 525_600  # a year, in minutes
 
 
-def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+def status(
+    ctx: typer.Context,
+    as_json: bool = JsonOption,
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Only say whether all is well, for a monitor: exit 10 when no cycle finished within"
+        " --max-age minutes, the last one failed, or trading is halted.",
+    ),
+    max_age: float = typer.Option(
+        15.0, "--max-age", help="With --check: minutes a cycle may be old (15)."
+    ),
+) -> None:
     """Mode, venue, halt flag, last cycle, margin, each open position and totals. Reads only
     the state file: no exchange is contacted."""
 
     def body() -> None:
+        if check and not 1 <= max_age <= MAX_AGE:
+            raise BadInput(
+                f"--max-age {max_age:g} is not between 1 and {MAX_AGE} minutes",
+                "give the minutes a cycle may be old, e.g. --max-age 15",
+            )
         from fra.app import open_app
         from fra.commands.render import position_dict
         from fra.core.positions import HELD_STATES
@@ -30,6 +50,10 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
             cycle = store.last_cycle()
             ratios = store.last_margin_ratios()
             halt = store.halt_reason()
+            if check:
+                from fra.store.notifications import Notifications
+
+                finished = Notifications(store).last_finished_cycle()
             # Live: what the exchange held at the last cycle; a paper account's cash would be
             # a made-up figure beside real positions.
             live = s.mode == "live"
@@ -84,6 +108,9 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
                 "cycle_id": balances.cycle_id,
             },
         }
+        if check:
+            _check(data, finished, now, halt, max_age, as_json)
+            return
         if as_json:
             print_json(data)
             return
@@ -129,3 +156,34 @@ def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         emit(out)
 
     guarded(body)
+
+
+def _check(
+    data: dict[str, object],
+    finished: tuple[int, int | None] | None,
+    now: int,
+    halt: str | None,
+    max_age: float,
+    as_json: bool,
+) -> None:
+    """`status --check`: a dead man's switch read from the state file."""
+    from fra.core.alerts import health
+    from fra.errors import Unhealthy
+
+    problems = health(
+        now,
+        finished[0] if finished else None,
+        finished[1] if finished else None,
+        halt,
+        int(max_age * 60_000),
+    )
+    if as_json:
+        print_json({**data, "check": {"ok": not problems, "problems": problems}})
+    elif not problems:
+        assert finished is not None
+        print(f"ok: the last cycle finished at {ts(finished[0])} UTC with exit {finished[1]}")
+    if problems:
+        raise Unhealthy(
+            "; ".join(problems),
+            "see `fra status` and the log; `fra run-cycle` runs a cycle now",
+        )

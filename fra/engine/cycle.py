@@ -16,6 +16,7 @@ from fra.engine.close import flatten
 from fra.engine.decisions import exits, rotation_out
 from fra.engine.funding import settle_funding
 from fra.engine.market import rank_snapshot, scan
+from fra.engine.notify import after_cycle
 from fra.engine.open import OpenRefused, execute_open, plan_open
 from fra.engine.reconcile import reconcile, untracked
 from fra.engine.safety import close_all_held, margin_check, measure_margins
@@ -89,7 +90,15 @@ def run_cycle(app: App) -> CycleReport:
     """reconcile -> settle funding -> margin-check -> scan -> rank -> close -> open -> record."""
     stop = app.stop
     report = CycleReport()
-    app.ready(opening=True)
+    try:
+        app.ready(opening=True)
+    except (FraError, VenueError) as exc:
+        # The exchange down or the key refused before the cycle could begin: a failed cycle all
+        # the same, for whoever is waiting to hear of one.
+        after_cycle(
+            app, report, exc if isinstance(exc, FraError) else from_venue(exc, app.settings.venue)
+        )
+        raise
     with app.store.tx():
         report.cycle_id = app.store.start_cycle(app.now_ms())
     mark = app.store.intents_mark()
@@ -154,7 +163,10 @@ def run_cycle(app: App) -> CycleReport:
         )
         report.outcome = "interrupted" if error.exit_code == ExitCode.INTERRUPTED else "error"
         report.error = str(error)
-        _finish(app, report, {}, error.exit_code)
+        try:
+            _finish(app, report, {}, error.exit_code)
+        finally:
+            after_cycle(app, report, error)
         if error is exc:
             raise
         raise error from None
@@ -162,8 +174,12 @@ def run_cycle(app: App) -> CycleReport:
         # A bug: record it so the cycle is not left "running" forever, then let it surface.
         report.outcome = "error"
         report.error = f"{type(exc).__name__}: {exc}"
-        _finish(app, report, {}, ExitCode.INTERNAL)
+        try:
+            _finish(app, report, {}, ExitCode.INTERNAL)
+        finally:
+            after_cycle(app, report, FraError(report.error))
         raise
+    after_cycle(app, report, None)
     return report
 
 
