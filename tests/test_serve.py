@@ -28,6 +28,10 @@ TOKEN = "a-long-enough-test-token-1234"
 
 @pytest.fixture
 def held(fra: Fra) -> Fra:
+    return with_positions(fra)
+
+
+def with_positions(fra: Fra) -> Fra:
     """A state file with open positions that have collected funding over a few cycles."""
     fra.shocks(f"{ETH}@{iso(T0)}:funding=0.0008:hours=48")
     fra("run-cycle")

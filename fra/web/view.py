@@ -51,7 +51,8 @@ def _status(o: Overview) -> dict[str, Any]:
         when = cycle.finished_ms or cycle.started_ms
         tone = {"ok": "ok", "running": "ok", "alert": "warn"}.get(cycle.outcome, "bad")
         last = {
-            "text": f"{_ago(when, o.now_ms)} ago: {cycle.outcome}",
+            "text": f"{_ago(when, o.now_ms)}{'' if _ago(when, o.now_ms) == 'just now' else ' ago'}:"
+            f" {cycle.outcome}",
             "detail": f"#{cycle.id} at {ts(when)} UTC, exit {_dash(cycle.exit_code)}",
             "tone": tone,
         }
