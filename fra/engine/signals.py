@@ -12,7 +12,8 @@ Each call first brings state.db's prints up to date, with as few requests as the
    have no forecast meanwhile, which ranks them `short_history` (never opened, kept if held);
 3. prints older than the lookback are dropped.
 
-Then it decides on what state.db holds, with the same `track()`/`forecast()` as the replay.
+Then it decides on what state.db holds, with the replay's own arithmetic (`track_stored`, the
+Tracker's operations on the prints as stored) and `forecast()`.
 Each step's writes are one transaction, so a venue error keeps what earlier steps stored.
 """
 
@@ -22,7 +23,7 @@ import logging
 from collections.abc import Iterable
 
 from fra.app import App
-from fra.core.forecast import forecast, rate_8h, track
+from fra.core.forecast import forecast, rate_8h, track_stored
 from fra.core.models import HOUR_MS, SnapshotRow
 from fra.core.ranking import Signal
 from fra.store.prints import FundingPrints, Span
@@ -101,13 +102,15 @@ def signals(
             now = app.clock()
         start = now - params.lookback_ms()
     spans = book.spans()
-    history = book.prints([r.perp_symbol for r in wanted], start, now)
+    history = book.stored([r.perp_symbol for r in wanted], start, now)
     out: dict[str, Signal] = {}
     for row in wanted:
         span = spans.get(row.perp_symbol)
         if span is None or span.since_ms > start:
             continue  # not read back over the lookback yet
-        tracker = track(history[row.perp_symbol], params.half_life_hours, s.stop_funding_rate)
+        tracker = track_stored(
+            history[row.perp_symbol], params.half_life_hours, s.stop_funding_rate
+        )
         predicted = (
             rate_8h(row.funding_rate, row.interval_hours) if row.funding_rate is not None else None
         )

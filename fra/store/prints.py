@@ -74,6 +74,21 @@ class FundingPrints:
             out[symbol].append(Print(time_ms, Decimal(rate), hours))
         return out
 
+    def stored(
+        self, symbols: Iterable[str], after_ms: int, until_ms: int
+    ) -> dict[str, list[tuple[int, str, int]]]:
+        """`prints` as stored, (time_ms, rate as text, interval hours), for
+        `fra.core.forecast.track_stored`: converting years of prints one by one is most of
+        what `fra rank` spends."""
+        out: dict[str, list[tuple[int, str, int]]] = {s: [] for s in symbols}
+        for symbol in out:
+            out[symbol] = self.conn.execute(
+                "SELECT time_ms, rate, interval_hours FROM funding_prints"
+                " WHERE symbol = ? AND time_ms > ? AND time_ms <= ? ORDER BY time_ms",
+                (symbol, after_ms, until_ms),
+            ).fetchall()
+        return out
+
     # -- writes (inside store.tx()) -----------------------------------------------------------
 
     def add(self, settlements: Iterable[FundingSettlement]) -> int:
