@@ -390,3 +390,17 @@ def test_the_dashboard_reads_history_db_where_present(held: Fra) -> None:
     with serving(held) as server:
         page = server.get("/")
     assert 'id="history"' in page.body and "funding of 1 perpetuals" in page.body
+
+
+def test_the_dashboard_shows_notifications_and_their_outcome(held: Fra) -> None:
+    # A service apprise does not know: the message is recorded, its delivery failed.
+    held("emergency-stop", FRA_NOTIFY__URLS='["nosuchservice://abcdef"]')
+    [(title, state), *_] = held.query(
+        "SELECT n.title, d.state FROM notifications n"
+        " JOIN notification_deliveries d ON d.notification_id = n.id"
+    )
+    with serving(held) as server:
+        page = server.get("/")
+    sent = page.body[page.body.index('id="sent"') :]
+    assert title in sent and f"{state} to" in sent
+    assert "abcdef" not in page.body  # destinations are shown masked

@@ -39,6 +39,7 @@ def dashboard(app: App) -> dict[str, Any]:
         "cycles": _cycles(app, o),
         "ranking": _ranking(app),
         "events": _events(app, o),
+        "notifications": _notifications(app),
         "history": history_summary(app.settings.history_path),
     }
 
@@ -191,7 +192,7 @@ def _ranking(app: App) -> dict[str, Any]:
 
 def _events(app: App, o: Overview) -> list[dict[str, str]]:
     """Recent things worth knowing, newest first: closes, margin top-up steps, failed cycles
-    and the halt. (Notifications sent are listed here once fra records them.)"""
+    and the halt. (Notifications are shown beside them.)"""
     found: list[tuple[int, str, str, str]] = []  # (time, kind, text, tone)
     for p in recent_closes(app.store, EVENTS_SHOWN):
         net = "" if p.net is None else f", net {money(p.net)} USDT"
@@ -215,6 +216,47 @@ def _events(app: App, o: Overview) -> list[dict[str, str]]:
         {"when": ts(t) if t else "-", "kind": kind, "text": text, "tone": tone}
         for t, kind, text, tone in found[:EVENTS_SHOWN]
     ]
+
+
+def _notifications(app: App) -> dict[str, Any]:
+    """What notifications say: the conditions that hold now, the messages sent and to where,
+    and the last heartbeat (fra.store.notifications)."""
+    from fra.store.notifications import Notifications
+
+    book = Notifications(app.store)
+    tone = {"info": "ok", "warning": "warn", "critical": "bad"}
+    conditions = sorted(book.conditions().values(), key=lambda t: t.since_ms, reverse=True)
+    beat = book.last_heartbeat()
+    return {
+        "conditions": [
+            {
+                "since": ts(t.since_ms),
+                "level": t.level.value,
+                "tone": tone.get(t.level.value, "warn"),
+                "text": f"{t.title}: {t.text}" if t.text else t.title,
+            }
+            for t in conditions
+        ],
+        "recent": [
+            {
+                "when": ts(n.created_ms),
+                "level": n.level.value,
+                "tone": tone.get(n.level.value, "warn"),
+                "title": n.title,
+                "body": n.body,
+                "sent": ", ".join(f"{d.state} to {d.target}" for d in n.deliveries)
+                or "no destination",
+            }
+            for n in book.recent(EVENTS_SHOWN)
+        ],
+        "heartbeat": None
+        if beat is None
+        else {
+            "when": ts(beat.time_ms),
+            "ok": beat.ok,
+            "error": beat.error,
+        },
+    }
 
 
 _history_cache: dict[tuple[str, int, int], dict[str, Any] | None] = {}
