@@ -18,7 +18,13 @@ import pytest
 from conftest import T0, Fra, assert_refused, iso
 
 from fra.core.alerts import Condition, Kind, Level, decide, health, mask_url, scrub
-from fra.emulator import BinanceEmulator, EmulatorClock, Fault
+from fra.emulator import (
+    DEFAULT_API_KEY,
+    DEFAULT_SECRET,
+    BinanceEmulator,
+    EmulatorClock,
+    Fault,
+)
 from fra.venues.simulated import parse_shock
 
 ETH = "ETH/USDT:USDT"
@@ -507,3 +513,40 @@ def test_a_cycle_without_notifications_does_not_load_apprise(fra: Fra) -> None:
         )
         assert result.stdout.strip().splitlines()[-1] == loaded, result.stderr
     assert fra.query("SELECT state FROM positions") == [("closed",)]
+
+
+def test_a_close_the_venue_cannot_finish_and_untracked_positions_are_said_once(
+    fra: Fra, receiver: Receiver
+) -> None:
+    clock = EmulatorClock.running_from(int(T0.timestamp() * 1000))
+    with BinanceEmulator(clock=clock, shocks=[parse_shock(HOT)]) as emu:
+        notifying(
+            fra,
+            receiver.url(),
+            FRA_VENUE="binance",
+            FRA_VENUE_URL=emu.url,
+            FRA_VENUE_RETRIES="0",
+            FRA_VENUE_TIMEOUT_SECONDS="2",
+            FRA_MARKETS_TTL_MINUTES="0",
+            FRA_MODE="live",
+            FRA_LIVE__CONFIRM="true",
+            FRA_API_KEY=DEFAULT_API_KEY,
+            FRA_API_SECRET=DEFAULT_SECRET,
+            FRA_RISK__MAX_POSITION_USD="1000",
+        )
+        fra("run-cycle")
+        assert receiver.take() == [f"opened {ETH}"]
+        emu.delist(ETH, remove=True)
+        fra("run-cycle", code=5)
+        # The delisted short is no longer fra's either: a person must look (exit 9 from now).
+        [both] = receiver.messages
+        assert receiver.take() == ["2 notifications (critical)"]
+        assert f"[warning] position 1 {ETH} stuck closing" in both["message"]
+        assert "no longer listed" in both["message"]
+        assert (
+            "[critical] the exchange holds positions fra's books do not explain" in both["message"]
+        )
+        assert "0.552 ETHUSDT (short)" in both["message"]
+        for _ in range(2):
+            fra("run-cycle", code=9)
+        assert receiver.take() == []
