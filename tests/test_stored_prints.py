@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from decimal import Decimal
 
+from conftest import Fra
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -56,3 +59,71 @@ def test_the_stored_path_is_the_tracker_to_the_last_digit(
     fast.add(nxt)
     reference.add(nxt)
     assert state(fast) == state(reference)
+
+
+# -- the Trackers a cycle keeps ----------------------------------------------------------------
+# The harness pins the forecast to the venue's next rate; these tests set the default blend,
+# so that the settled prints count.
+
+
+def forecasts(fra: Fra) -> list[tuple[str, object, object]]:
+    return [(r["symbol"], r["forecast_8h"], r["action"]) for r in fra.json("rank")["rows"]]
+
+
+def afresh(fra: Fra) -> list[tuple[str, object, object]]:
+    """What rank says with no Tracker kept: every symbol's prints fed again."""
+    conn = sqlite3.connect(fra.db)
+    with conn:
+        conn.execute("DELETE FROM meta WHERE key = 'forecast_trackers'")
+    conn.close()
+    return forecasts(fra)
+
+
+def test_rank_after_a_cycle_takes_its_trackers_and_says_the_same(fra: Fra) -> None:
+    fra.set(FRA_STRATEGY__STOP_FUNDING_RATE="-0.0001", FRA_STRATEGY__PREDICTED_WEIGHT="0.05")
+    fra("run-cycle")
+    kept = fra.query("SELECT value FROM meta WHERE key = 'forecast_trackers'")
+    assert kept and len(json.loads(kept[0][0])) >= 10
+    before = fra.fingerprint()
+    cached = forecasts(fra)
+    assert fra.fingerprint() == before, "a rank writes nothing"
+    assert any(f is not None for _, f, _ in cached)
+    assert cached == afresh(fra)
+
+
+def test_new_prints_or_other_settings_are_not_answered_from_the_kept_trackers(fra: Fra) -> None:
+    fra.set(FRA_STRATEGY__PREDICTED_WEIGHT="0.05")
+    fra("run-cycle")
+    fra.advance(hours=9)  # a settlement of every symbol since the cycle
+    assert forecasts(fra) == afresh(fra)
+    fra("run-cycle")
+    fra.set(FRA_STRATEGY__FORECAST_HALF_LIFE_HOURS="24")
+    assert forecasts(fra) == afresh(fra)
+
+
+def test_a_damaged_kept_row_is_computed_again(fra: Fra) -> None:
+    fra.set(FRA_STRATEGY__PREDICTED_WEIGHT="0.05")
+    fra("run-cycle")
+    expected = forecasts(fra)
+    conn = sqlite3.connect(fra.db)
+    with conn:
+        conn.execute("UPDATE meta SET value = '{not json' WHERE key = 'forecast_trackers'")
+    conn.close()
+    assert forecasts(fra) == expected
+
+
+def test_rank_answers_from_the_kept_tracker_without_feeding_the_prints(fra: Fra) -> None:
+    fra.set(FRA_STRATEGY__PREDICTED_WEIGHT="0.05")
+    fra("run-cycle")
+    symbol, forecast, _ = next(r for r in forecasts(fra) if r[1] is not None)
+    kept = json.loads(fra.query("SELECT value FROM meta WHERE key = 'forecast_trackers'")[0][0])
+    # Doubled on purpose, under the same key: only a rank that reads it can show it.
+    kept[symbol]["state"][0] = str(Decimal(kept[symbol]["state"][0]) * 2)
+    conn = sqlite3.connect(fra.db)
+    with conn:
+        conn.execute(
+            "UPDATE meta SET value = ? WHERE key = 'forecast_trackers'", (json.dumps(kept),)
+        )
+    conn.close()
+    shown = dict((s, f) for s, f, _ in forecasts(fra))
+    assert Decimal(shown[symbol]) != Decimal(forecast)

@@ -130,7 +130,7 @@ def run_cycle(app: App) -> CycleReport:
         # A venue failing to bring the funding history up to date must not stop the exits:
         # they are judged on what state.db holds; nothing is opened, and the cycle exits 5.
         history_errors: list[VenueError] = []
-        found = signals(app, snapshot.rows, strict=False, errors=history_errors)
+        found = signals(app, snapshot.rows, strict=False, errors=history_errors, keep=True)
         ranked = rank_snapshot(app, snapshot, found)
         held = app.store.positions([PositionState.OPEN])
         for position, reason in exits(app, held, ranked, found):

@@ -13,7 +13,8 @@ Each call first brings state.db's prints up to date, with as few requests as the
 3. prints older than the lookback are dropped.
 
 Then it decides on what state.db holds, with the replay's own arithmetic (`track_stored`, the
-Tracker's operations on the prints as stored) and `forecast()`.
+Tracker's operations on the prints as stored, or the Tracker a cycle kept for the very same
+prints) and `forecast()`.
 Each step's writes are one transaction, so a venue error keeps what earlier steps stored.
 """
 
@@ -23,7 +24,7 @@ import logging
 from collections.abc import Iterable
 
 from fra.app import App
-from fra.core.forecast import forecast, rate_8h, track_stored
+from fra.core.forecast import forecast, rate_8h
 from fra.core.models import HOUR_MS, SnapshotRow
 from fra.core.ranking import Signal
 from fra.store.prints import FundingPrints, Span
@@ -71,6 +72,7 @@ def signals(
     strict: bool = True,
     errors: list[VenueError] | None = None,
     update: bool = True,
+    keep: bool = False,
 ) -> dict[str, Signal]:
     """The Signal of every candidate among `rows` whose settled prints over the forecast's
     lookback are all in state.db (brought up to date first), blended with the row's predicted
@@ -80,7 +82,9 @@ def signals(
     trading commands) lets it through (exit 5, the next cycle carries on), otherwise (`fra
     rank`, a read; the cycle's exits) it is logged, added to `errors` when given, and the
     forecasts come from what state.db holds. Without `update` (a read-only state file: the
-    dashboard) nothing is asked of the venue: the forecasts are what state.db holds."""
+    dashboard) nothing is asked of the venue: the forecasts are what state.db holds. `keep`
+    (the cycles) stores the trackers computed, for the commands that follow (`FundingPrints.
+    trackers`)."""
     s = app.settings.strategy
     params = s.forecast_params()
     wanted = candidates(app, rows)
@@ -102,15 +106,20 @@ def signals(
             now = app.clock()
         start = now - params.lookback_ms()
     spans = book.spans()
-    history = book.stored([r.perp_symbol for r in wanted], start, now)
+    trackers = book.trackers(
+        [r.perp_symbol for r in wanted],
+        start,
+        now,
+        params.half_life_hours,
+        s.stop_funding_rate,
+        keep=keep,
+    )
     out: dict[str, Signal] = {}
     for row in wanted:
         span = spans.get(row.perp_symbol)
         if span is None or span.since_ms > start:
             continue  # not read back over the lookback yet
-        tracker = track_stored(
-            history[row.perp_symbol], params.half_life_hours, s.stop_funding_rate
-        )
+        tracker = trackers[row.perp_symbol]
         predicted = (
             rate_8h(row.funding_rate, row.interval_hours) if row.funding_rate is not None else None
         )

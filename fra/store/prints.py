@@ -8,15 +8,17 @@ call has been read (`synced_ms`, in the meta table). Writes belong inside `store
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from fra.core.forecast import Print
+from fra.core.forecast import Print, Tracker, track_stored
 from fra.core.models import FundingSettlement
 from fra.store.db import Store
 
 _SYNCED = "funding_prints_synced_ms"
+_TRACKERS = "forecast_trackers"  # the Trackers the last cycle computed (see `trackers`)
 
 
 class Span(NamedTuple):
@@ -74,20 +76,68 @@ class FundingPrints:
             out[symbol].append(Print(time_ms, Decimal(rate), hours))
         return out
 
-    def stored(
-        self, symbols: Iterable[str], after_ms: int, until_ms: int
-    ) -> dict[str, list[tuple[int, str, int]]]:
-        """`prints` as stored, (time_ms, rate as text, interval hours), for
-        `fra.core.forecast.track_stored`: converting years of prints one by one is most of
-        what `fra rank` spends."""
-        out: dict[str, list[tuple[int, str, int]]] = {s: [] for s in symbols}
-        for symbol in out:
-            out[symbol] = self.conn.execute(
-                "SELECT time_ms, rate, interval_hours FROM funding_prints"
-                " WHERE symbol = ? AND time_ms > ? AND time_ms <= ? ORDER BY time_ms",
-                (symbol, after_ms, until_ms),
-            ).fetchall()
+    def trackers(
+        self,
+        symbols: Iterable[str],
+        after_ms: int,
+        until_ms: int,
+        half_life_hours: int,
+        stop_rate: Decimal | None,
+        *,
+        keep: bool = False,
+    ) -> dict[str, Tracker]:
+        """Each symbol's Tracker fed its prints with after_ms < time <= until_ms.
+
+        Feeding years of prints is most of what `fra rank` spends, and between two settlements
+        the prints in the window do not change. A print is never changed once stored (INSERT OR
+        IGNORE; pruning drops only the oldest), so the window's first and last time and its
+        count name its prints exactly: a Tracker kept for the same three (and the same
+        settings) is the one feeding them would give. `keep` stores the Trackers computed (the
+        cycles do: they write anyway, while a read leaves the file as it was)."""
+        wanted = list(dict.fromkeys(symbols))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        windows = {
+            row[0]: list(row[1:])
+            for row in self.conn.execute(
+                "SELECT symbol, MIN(time_ms), MAX(time_ms), COUNT(*) FROM funding_prints"
+                f" WHERE symbol IN ({marks}) AND time_ms > ? AND time_ms <= ? GROUP BY symbol",
+                (*wanted, after_ms, until_ms),
+            )
+        }
+        same_settings = [half_life_hours, None if stop_rate is None else str(stop_rate)]
+        kept = self._kept()
+        out: dict[str, Tracker] = {}
+        now_kept: dict[str, Any] = {}
+        for symbol in wanted:
+            window = windows.get(symbol)
+            key = None if window is None else [*window, *same_settings]
+            entry = kept.get(symbol)
+            if key is not None and entry is not None and entry.get("key") == key:
+                tracker = _restored(entry["state"], half_life_hours, stop_rate)
+            else:
+                rows = self.conn.execute(
+                    "SELECT time_ms, rate, interval_hours FROM funding_prints"
+                    " WHERE symbol = ? AND time_ms > ? AND time_ms <= ? ORDER BY time_ms",
+                    (symbol, after_ms, until_ms),
+                ).fetchall()
+                tracker = track_stored(rows, half_life_hours, stop_rate)
+            out[symbol] = tracker
+            if key is not None:
+                now_kept[symbol] = {"key": key, "state": _state(tracker)}
+        if keep and now_kept != kept:
+            with self.store.tx():
+                self.store.set_meta(_TRACKERS, json.dumps(now_kept, separators=(",", ":")))
         return out
+
+    def _kept(self) -> dict[str, Any]:
+        text = self.store.meta(_TRACKERS)
+        try:
+            kept = json.loads(text) if text else {}
+        except ValueError:
+            return {}  # computed again, and kept again by the next cycle
+        return kept if isinstance(kept, dict) else {}
 
     # -- writes (inside store.tx()) -----------------------------------------------------------
 
@@ -121,3 +171,15 @@ class FundingPrints:
             (before_ms,),
         )
         return cursor.rowcount
+
+
+def _state(t: Tracker) -> list[Any]:
+    return [str(t.total), str(t.weight), t.count, t.last_ms, t.below_since_ms]
+
+
+def _restored(state: list[Any], half_life_hours: int, stop_rate: Decimal | None) -> Tracker:
+    # Decimal's str() round-trips exactly, digits and exponent alike.
+    t = Tracker(half_life_hours, stop_rate)
+    t.total, t.weight, t.count = Decimal(state[0]), Decimal(state[1]), int(state[2])
+    t.last_ms, t.below_since_ms = state[3], state[4]
+    return t
