@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -500,28 +501,29 @@ def _scrubbed(app: App, exc: Exception) -> str:
     return scrub(str(exc), [*n.urls, *([n.heartbeat_url] if n.heartbeat_url else [])])
 
 
-_said: dict[int, list[str]] = {}  # apprise's warnings, per sending thread
+# apprise's warnings during one send: a context variable, which apprise carries into the
+# threads it sends from.
+_said: ContextVar[list[str] | None] = ContextVar("fra_notify_said", default=None)
 
 
 class _AppriseLog(logging.Handler):
-    """apprise's warnings, kept per thread to say why a send failed (scrubbed of the URL's
-    secrets by the caller) instead of reaching the terminal."""
+    """apprise's warnings, kept to say why a send failed (scrubbed of the URL's secrets by the
+    caller) instead of reaching the terminal."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.WARNING:
-            said = _said.get(threading.get_ident())
-            if said is not None:
-                said.append(record.getMessage())
+        said = _said.get()
+        if said is not None and record.levelno >= logging.WARNING:
+            said.append(record.getMessage())
 
 
 @contextmanager
 def _capturing() -> Iterator[list[str]]:
     said: list[str] = []
-    _said[threading.get_ident()] = said
+    token = _said.set(said)
     try:
         yield said
     finally:
-        _said.pop(threading.get_ident(), None)
+        _said.reset(token)
 
 
 _apprise_ready = False
