@@ -145,6 +145,13 @@ def test_metrics_output_must_be_a_prom_file_in_a_directory(held: Fra) -> None:
     assert not (held.workdir / "fra.txt").exists()
 
 
+def test_metrics_output_that_cannot_be_written_is_said_in_one_line(held: Fra) -> None:
+    # /proc takes no new files, whoever asks (root included).
+    assert_refused(
+        held, ["metrics", "--output", "/proc/fra.prom"], ExitCode.BAD_INPUT, "cannot write"
+    )
+
+
 # -- fra metrics ------------------------------------------------------------------------------
 
 

@@ -49,6 +49,12 @@ def metrics(
         if output is None:
             sys.stdout.write(exposition(s).decode())
             return
-        write_textfile(s, output)
+        try:
+            write_textfile(s, output)
+        except OSError as exc:
+            raise BadInput(
+                f"cannot write --output {output} ({exc.strerror})",
+                "check that the directory is writable by this user",
+            ) from None
 
     guarded(body)
