@@ -550,3 +550,20 @@ def test_a_close_the_venue_cannot_finish_and_untracked_positions_are_said_once(
         for _ in range(2):
             fra("run-cycle", code=9)
         assert receiver.take() == []
+
+
+def test_an_exchange_that_cannot_be_reached_is_a_failed_cycle_too(
+    fra: Fra, receiver: Receiver
+) -> None:
+    notifying(
+        fra,
+        receiver.url(),
+        FRA_VENUE="binance",
+        FRA_VENUE_URL=f"http://127.0.0.1:{dead_port()}",
+        FRA_VENUE_RETRIES="0",
+    )
+    err = fra("run-cycle", code=5).stderr.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    [failed] = receiver.messages
+    assert receiver.take() == ["cycle failed (exit 5)"]
+    assert "could not be reached" in failed["message"]

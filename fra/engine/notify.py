@@ -322,7 +322,9 @@ def _notify(
     store = app.store
     notes = Notifications(store)
     found = targets(settings)
-    now = app.now_ms()
+    if not found and not heartbeat:
+        return
+    now = _now(app)
     if not found:
         if heartbeat:
             # Off, after a cycle that ran to its end: announcing is kept caught up, so that
@@ -370,7 +372,7 @@ def _notify(
                 sending[target_id] = [d.notification_id for d in fresh]
     beat_url = settings.notify.heartbeat_url if heartbeat else None
     outcome = _deliver(jobs, settings.notify.timeout_seconds, beat_url)
-    done = app.now_ms()
+    done = _now(app)
     with store.tx():
         for target_id, ids in sending.items():
             problem = outcome[target_id]
@@ -390,7 +392,7 @@ def _heartbeat_only(app: App, notes: Notifications) -> None:
         return
     outcome = _deliver({}, app.settings.notify.timeout_seconds, url)
     with app.store.tx():
-        _record_beat(app, notes, outcome[_BEAT], app.now_ms())
+        _record_beat(app, notes, outcome[_BEAT], _now(app))
 
 
 def _record_beat(app: App, notes: Notifications, problem: str | None, now_ms: int) -> None:
@@ -485,6 +487,15 @@ _TYPES: dict[Level, str] = {
     Level.WARNING: "warning",
     Level.CRITICAL: "failure",
 }
+
+
+def _now(app: App) -> int:
+    """The venue's time, or this machine's when the venue is what failed (its clock is read
+    from it)."""
+    try:
+        return app.now_ms()
+    except Exception:
+        return app.clock()
 
 
 def _prefix(settings: Settings) -> str:
