@@ -109,9 +109,9 @@ def track_stored(
 ) -> Tracker:
     """`track` over prints as state.db keeps them, (time_ms, rate as text, interval hours),
     oldest first: the same Decimal operations in the same order, so the same Tracker to the
-    last digit, in a third of the time. Live reads years of prints per symbol on every
-    `fra rank`; each distinct (rate, interval) is converted and scaled once here, and no
-    Print is built."""
+    last digit, in about half the time. Live feeds years of prints per symbol wherever the
+    last cycle's Tracker no longer applies; each distinct (rate, interval) is converted and
+    scaled once here, and no Print is built."""
     t = Tracker(half_life_hours, stop_rate)
     total, weight, count = t.total, t.weight, 0
     last: int | None = None
