@@ -12,7 +12,7 @@ import os
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, SecretStr
 
@@ -47,6 +47,29 @@ def setting_names(model: type[BaseModel] | None = None, prefix: str = PREFIX) ->
 
 def secret_names(names: Mapping[str, bool]) -> frozenset[str]:
     return frozenset(name for name, secret in names.items() if secret)
+
+
+def masked_names(shown: Mapping[str, Any], plain: Mapping[str, Any]) -> frozenset[str]:
+    """The FRA_* names whose value `fra config` shows masked (`shown`: settings.masked(),
+    `plain`: the settings' model_dump): what holds a secret without being a SecretStr, such
+    as notification URLs with their tokens. A group's own name (a JSON object) too, when it
+    holds one."""
+    found: set[str] = set()
+
+    def walk(a: Any, b: Any, name: str) -> bool:
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            hidden = [walk(a[k], b.get(k), f"{name}{NESTED}{k.upper()}") for k in a]
+            if any(hidden):
+                found.add(name)
+            return any(hidden)
+        if a != b:
+            found.add(name)
+            return True
+        return False
+
+    for key, value in shown.items():
+        walk(value, plain.get(key), f"{PREFIX}{key.upper()}")
+    return frozenset(found)
 
 
 def unknown_names(

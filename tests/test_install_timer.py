@@ -168,3 +168,22 @@ def test_systemd_reads_the_unit_without_a_complaint(fra: Fra) -> None:
     # verify exits 0 on a line it ignores, so its complaints are read as well.
     complaints = [line for line in result.stderr.splitlines() if "fra-cycle" in line]
     assert result.returncode == 0 and not complaints, result.stderr
+
+
+def test_settings_fra_config_masks_are_kept_out_like_the_keys(fra: Fra, fake_fra: Path) -> None:
+    # Notification URLs carry their service's token (a Telegram bot's, an ntfy topic): shown
+    # masked by fra config, so they go where the keys go.
+    urls = json.dumps(["ntfys://ntfy.sh/fra-secret-topic-4711"])
+    beat = "https://hc-ping.com/0b5e8c1e-secret-uuid"
+    env = {"PATH": str(fake_fra), "FRA_NOTIFY__URLS": urls, "FRA_NOTIFY__HEARTBEAT_URL": beat}
+    out = fra("install-timer", "--write", "--unit-dir", "units", **env).stdout
+    service = (fra.workdir / "units" / "fra-cycle.service").read_text()
+    for text in (out, service):
+        assert "fra-secret-topic-4711" not in text and "secret-uuid" not in text
+    secrets = (fra.workdir / "fra-secrets.env").read_text()
+    assert f"FRA_NOTIFY__HEARTBEAT_URL='{beat}'\n" in secrets
+    assert f"FRA_NOTIFY__URLS='{urls}'\n" in secrets
+    result = run_as_cron(crontab_line(out), fra.workdir)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads((fra.workdir / "seen.json").read_text())["env"]
+    assert seen["FRA_NOTIFY__URLS"] == urls and seen["FRA_NOTIFY__HEARTBEAT_URL"] == beat

@@ -23,12 +23,14 @@ def units(
     every_minutes: int,
     environ: dict[str, str],
     secrets_file: Path | None,
+    masked: frozenset[str] = frozenset(),
 ) -> dict[str, str]:
     """The systemd service and timer, the crontab line and the secrets file's text for cycles
-    that run in `workdir` with the FRA_* settings of `environ` on the state file `db`."""
+    that run in `workdir` with the FRA_* settings of `environ` on the state file `db`.
+    `masked`: names `fra config` masks, kept out of the unit and the line like the keys."""
     from fra.env_names import setting_names
 
-    known = setting_names()
+    known = {name: secret or name in masked for name, secret in setting_names().items()}
     env = {k: v for k, v in environ.items() if k.upper().startswith("FRA_")}
     # The state file is always named, so the timer trades the file this command was shown.
     env["FRA_DB"] = str(db)
@@ -158,17 +160,23 @@ def install_timer(
         # paths in the settings mean what they mean now.
         workdir = Path.cwd()
         secrets_path = workdir / SECRETS_FILE
-        files = units(fra_bin, workdir, s.db_path.resolve(), every, dict(os.environ), secrets_path)
+        from fra.env_names import masked_names
+        from fra.settings import masked
+
+        hidden = masked_names(masked(s), s.model_dump(mode="json"))
+        files = units(
+            fra_bin, workdir, s.db_path.resolve(), every, dict(os.environ), secrets_path, hidden
+        )
         for name in ("fra-cycle.service", "fra-cycle.timer"):
             print(f"# --- {name} ---\n{files[name]}")
         print(f"# --- or one crontab line (crontab -e) ---\n{files['crontab']}")
         secrets = files[SECRETS_FILE]
         if secrets and write:
             write_private(secrets_path, secrets)
-            print(f"\nwrote the API key and secret to {secrets_path} (0600): both read it")
+            print(f"\nwrote {_names(secrets)} to {secrets_path} (0600): both read it")
         elif secrets and not _holds(secrets_path, secrets):
             print(
-                f"note: the API key and secret in the environment go in neither the unit nor the"
+                f"note: {_names(secrets)} from the environment go in neither the unit nor the"
                 f" crontab line; --write stores them in {secrets_path} (0600), which both read",
                 file=sys.stderr,
             )
@@ -183,6 +191,10 @@ def install_timer(
             )
 
     guarded(body)
+
+
+def _names(secrets: str) -> str:
+    return ", ".join(line.partition("=")[0] for line in secrets.splitlines())
 
 
 def _holds(path: Path, text: str) -> bool:
