@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from fra.app import App
 from fra.core.positions import HELD_STATES
 from fra.errors import StateError
 from fra.store.db import Store
 from fra.venues.base import VenueError
+
+if TYPE_CHECKING:
+    from fra.engine.safety import LegMargin
 
 log = logging.getLogger("fra.cycle")
 META_KEY = "balances"
@@ -29,14 +33,15 @@ class Balances(NamedTuple):
     cycle_id: int
 
 
-def record_balances(app: App, cycle_id: int) -> Balances | None:
-    """Read both wallets and the equity fra sizes from, and keep them; None (with a warning)
-    when the exchange does not answer: the cycle's work is done, the last figures stay."""
+def record_balances(app: App, cycle_id: int, measured: Mapping[str, LegMargin]) -> Balances | None:
+    """Read both wallets and the equity fra sizes from (the shorts valued at the margins the
+    cycle has just `measured`, by perpetual), and keep them; None (with a warning) when the
+    exchange does not answer: the cycle's work is done, the last figures stay."""
     from fra.engine.open import account_equity
 
     try:
         wallets = app.executor.wallets()
-        equity = account_equity(app, app.store.positions(HELD_STATES))
+        equity = account_equity(app, app.store.positions(HELD_STATES), measured)
     except VenueError as exc:
         log.warning("the balances could not be read (%s); fra status shows the last ones", exc)
         return None

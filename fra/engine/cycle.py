@@ -152,8 +152,9 @@ def run_cycle(app: App) -> CycleReport:
             report.exit_code, report.margin.value
         )
         # Measured again so that positions opened in this cycle have a ratio on record too.
-        ratios = {leg.position_id: leg.ratio for leg in measure_margins(app)}
-        report.balances = record_balances(app, report.cycle_id)
+        legs = measure_margins(app)
+        ratios = {leg.position_id: leg.ratio for leg in legs}
+        report.balances = record_balances(app, report.cycle_id, {leg.symbol: leg for leg in legs})
         _finish(app, report, ratios, report.exit_code)
     except (FraError, VenueError) as exc:
         error = (

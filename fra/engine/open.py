@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from fra.app import App
 from fra.core.forecast import MIN_PRINTS
@@ -25,6 +27,10 @@ from fra.engine.close import flatten
 from fra.engine.orders import place, reload
 from fra.engine.signals import signals
 from fra.errors import BadInput, Refused
+
+if TYPE_CHECKING:
+    from fra.engine.safety import LegMargin
+    from fra.venues.base import PerpMargin
 
 log = logging.getLogger("fra.open")
 
@@ -157,14 +163,22 @@ def plan_open(
     return OpenPlan(ranked, spot, perp, size, price)
 
 
-def account_equity(app: App, held: list[Position]) -> Decimal:
+def account_equity(
+    app: App, held: list[Position], measured: Mapping[str, LegMargin] | None = None
+) -> Decimal:
     """What the account is worth, as the replay counts it: both wallets' free USDT, and each
     held position's coins and its short's margin balance (isolated margin and unrealized
-    P&L) at the mark price. So margin a top-up added still counts, and sizes compound."""
+    P&L) at the mark price. So margin a top-up added still counts, and sizes compound.
+    `measured`: the shorts' margins a cycle has just measured, by perpetual, not asked again."""
     wallets = app.executor.wallets()
     total = wallets.spot + wallets.futures
     for p in held:
-        margin = app.executor.perp_margin(p.perp_symbol) if p.perp_short > 0 else None
+        margin: LegMargin | PerpMargin | None = None
+        if p.perp_short > 0:
+            if measured is not None:
+                margin = measured.get(p.perp_symbol)
+            else:
+                margin = app.executor.perp_margin(p.perp_symbol)
         if margin is not None:
             total += p.spot_held * margin.mark_price + margin.margin_balance
         else:
