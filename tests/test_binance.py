@@ -447,3 +447,16 @@ def test_live_cycle_reconciles_the_books_with_the_exchange(
     exchange_view(emulator)("create_order", "ETH/USDT", "market", "sell", float(held / 2))
     lines = live.json("run-cycle", code=None)["reconciled"]
     assert any("ETH/USDT: exchange holds" in line for line in lines), lines
+
+
+def test_paper_delisted_symbol_while_held_is_kept_with_a_note(
+    paper: Fra, emulator: BinanceEmulator
+) -> None:
+    # The paper account lives in the state file: the cycle, its margins and its balances must
+    # get through a held market the venue no longer lists, as live does.
+    paper("run-cycle")
+    emulator.delist(ETH, remove=True)
+    result = paper("run-cycle", code=None, FRA_MARKETS_TTL_MINUTES="0")
+    assert result.exit_code == ExitCode.VENUE, result.stderr
+    state, note = paper.query("SELECT state, note FROM positions")[0]
+    assert state == "closing" and "no longer listed" in note
