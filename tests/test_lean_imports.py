@@ -11,7 +11,7 @@ import sys
 import pytest
 from conftest import Fra
 
-HEAVY = ["ccxt", "apprise", "starlette", "uvicorn", "jinja2", "prometheus_client"]
+HEAVY = ["ccxt", "apprise", "starlette", "uvicorn", "jinja2", "prometheus_client", "playwright"]
 
 
 def imported(fra: Fra, *args: str) -> list[str]:
@@ -37,7 +37,7 @@ def imported(fra: Fra, *args: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "command", [["status"], ["rank"], ["status", "--json"], ["rank", "--json"]]
+    "command", [["status"], ["rank"], ["status", "--json"], ["rank", "--json"], ["config"]]
 )
 def test_status_and_rank_import_no_heavy_library(fra: Fra, command: list[str]) -> None:
     fra("run-cycle")

@@ -4,11 +4,9 @@ HTTP on 127.0.0.1; the figures are checked against `fra status --json`."""
 from __future__ import annotations
 
 import http.client
-import json
 import re
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -357,27 +355,6 @@ def test_the_state_file_is_never_opened_for_writing(held: Fra) -> None:
             store.conn.execute("DELETE FROM cycles")
     finally:
         store.close()
-
-
-def test_status_rank_and_cycles_do_not_import_the_web_stack(fra: Fra) -> None:
-    fra("scan")
-    code = (
-        "import json, sys\nfrom fra.cli import main\n"
-        "for args in (['status'], ['rank'], ['run-cycle'], ['config']):\n"
-        "    sys.argv = ['fra', *args]\n"
-        "    try:\n        main()\n    except SystemExit:\n        pass\n"
-        "names = ('starlette', 'uvicorn', 'jinja2', 'prometheus_client', 'playwright')\n"
-        "print(json.dumps(sorted(n for n in names if n in sys.modules)))"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=fra.workdir,
-        env={**fra.full_env(), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [], proc.stderr
 
 
 def test_config_masks_the_token(fra: Fra) -> None:
