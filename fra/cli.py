@@ -30,13 +30,25 @@ from fra.commands import (
 )
 from fra.commands.common import Options
 
+# `-h` too; subcommands' contexts inherit it from the root's.
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
 app = typer.Typer(
     name="fra",
     help="Funding-rate arbitrage: buy spot, short the perpetual, collect funding.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    context_settings=CONTEXT,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from fra import __version__
+
+        print(f"fra {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -50,6 +62,9 @@ def root(
         False,
         "--init",
         help="Start afresh on an empty (0-byte) state file, which fra otherwise refuses.",
+    ),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_version, help="Print fra's version."
     ),
 ) -> None:
     """Funding-rate arbitrage: buy spot, short the perpetual, collect funding."""
@@ -78,8 +93,25 @@ app.add_typer(notify.app, name="notify")
 app.command("backtest")(backtest.backtest)
 
 
+def _with_help(typer_app: typer.Typer, prefix: str = "") -> None:
+    """Each command's examples and exit codes under its --help, and its docstring's first
+    paragraph as one line in the command list."""
+    from fra.commands.help_text import epilog, one_paragraph
+
+    for command in typer_app.registered_commands:
+        command.epilog = command.epilog or epilog(prefix + (command.name or ""))
+        command.short_help = command.short_help or one_paragraph(command.callback.__doc__)
+    for group in typer_app.registered_groups:
+        _with_help(group.typer_instance, f"{prefix}{group.name} ")
+
+
+_with_help(app)
+
+
 def main() -> None:
-    app_for(sys.argv[1:])()
+    # "fra" even under `python -m fra`: usage lines and the completion variable (_FRA_COMPLETE)
+    # must not depend on how it was started.
+    app_for(sys.argv[1:])(prog_name="fra")
 
 
 # Flags of the root callback that take a value (the command name follows them).
@@ -92,7 +124,7 @@ def app_for(args: list[str]) -> typer.Typer:
     command a process. Help, groups and unknown names get the whole app."""
     i = 0
     while i < len(args) and args[i].startswith("-"):
-        if args[i] == "--help":
+        if args[i] in ("--help", "-h"):
             return app
         i += 2 if args[i] in _VALUED else 1
     if i >= len(args):
@@ -106,6 +138,7 @@ def app_for(args: list[str]) -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        context_settings=CONTEXT,
     )
     lean.registered_callback = app.registered_callback
     lean.registered_commands = chosen
