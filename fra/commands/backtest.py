@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from fra.commands.common import JsonOption, day_ms, guarded, iso, print_json, settings
+from fra.commands.output import WideOption
 
 if TYPE_CHECKING:
     from fra.commands.output import Line
@@ -118,6 +119,7 @@ def backtest(
         " self-contained HTML file.",
     ),
     as_json: bool = JsonOption,
+    wide: bool = WideOption,
 ) -> None:
     """Replay history through run-cycle's own ranking, risk and exit rules; compare with
     holding BTC's carry trade and an equal-weight basket the whole period. Settings (FRA_*,
@@ -173,9 +175,9 @@ def backtest(
                         "give periods that do not overlap (one may start where the other ends)",
                     )
             cores = workers or os.cpu_count() or 1
-            _sweep(s, exchange.lower(), chosen, grid or [], periods, as_json, cores)
+            _sweep(s, exchange.lower(), chosen, grid or [], periods, as_json, cores, wide)
         else:
-            _single(s, exchange.lower(), chosen, period, as_json, chart)
+            _single(s, exchange.lower(), chosen, period, as_json, chart, wide)
 
     guarded(body)
 
@@ -187,6 +189,7 @@ def _single(
     period: tuple[int, int],
     as_json: bool,
     chart: Path | None,
+    wide: bool,
 ) -> None:
     from fra.engine.backtest import backtest as replay
 
@@ -218,6 +221,8 @@ def _single(
         ["", *FIGURES],
         [[name, *_cells(f)] for name, f in rows],
         left={""},
+        # What it earned, how rough the ride and how often it traded come first.
+        drop=["Vol/yr", "Deployed", "In market", "Total", "Fees", "Funding"],
     )
     out += table(
         "Per symbol (strategy)",
@@ -236,7 +241,7 @@ def _single(
     out += _notes(report.warnings)
     if chart is not None:
         out.append(line(f"chart: {chart}"))
-    emit(out)
+    emit(out, wide)
 
 
 def _write_chart(path: Path, report: Report, s: Settings) -> None:
@@ -273,6 +278,7 @@ def _sweep(
     periods: dict[str, tuple[int, int]],
     as_json: bool,
     workers: int,
+    wide: bool,
 ) -> None:
     import sys
 
@@ -339,6 +345,8 @@ def _sweep(
     def cells(f: Figures) -> list[str]:
         return [_pc(f.annual_return), _sharpe(f), _pc(f.max_drawdown), str(f.trades)]
 
+    # The settings and what they earned at what drawdown are the point; the rest goes first.
+    drop = [f"{name} {f}" if both else f for f in ("Trades", "Sharpe") for name in periods]
     spans = ", ".join(f"{k} {_date(a)} .. {_date(b)}" for k, (a, b) in periods.items())
 
     def mark(i: int, c: Combination) -> str:
@@ -355,6 +363,9 @@ def _sweep(
             for i, c in enumerate(result.rows)
         ],
         left={"", *result.keys},
+        drop=drop,
+        wrap={""},
+        min_wrap=6,
     )
     names = list(next(iter(result.baselines.values())))
     out += table(
@@ -362,11 +373,12 @@ def _sweep(
         ["", *columns[len(result.keys) :]],
         [[name, *(x for p in periods for x in cells(result.baselines[p][name]))] for name in names],
         left={""},
+        drop=drop,
     )
     out += _notes([f"skipped {x}" for x in result.skipped] + result.warnings)
     if not result.rows:
         out.append(line("no combination passed the settings rules: change the --grid values"))
-    emit(out)
+    emit(out, wide)
 
 
 def _notes(texts: list[str]) -> list[Line]:

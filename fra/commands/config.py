@@ -5,9 +5,10 @@ from __future__ import annotations
 import typer
 
 from fra.commands.common import JsonOption, guarded, print_json, settings
+from fra.commands.output import WideOption
 
 
-def config(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+def config(ctx: typer.Context, as_json: bool = JsonOption, wide: bool = WideOption) -> None:
     """Show the effective settings (flags > FRA_* environment > .env > defaults), secrets
     masked."""
 
@@ -24,9 +25,10 @@ def config(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         from fra.commands.output import emit, line, table
 
         rows = [[name, "" if value is None else str(value)] for name, value in _flatten(data)]
-        out = table("Effective settings", ["Variable", "Value"], rows, left={"Variable", "Value"})
+        left = {"Variable", "Value"}
+        out = table("Effective settings", ["Variable", "Value"], rows, left, wrap={"Value"})
         out += [line(f"warning: {describe(u)}") for u in unknown]
-        emit(out)
+        emit(out, wide)
 
     guarded(body)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from fra.commands.common import JsonOption, guarded, print_json, settings
+from fra.commands.output import WideOption
 from fra.settings import Settings
 
 
@@ -17,6 +18,7 @@ def doctor(
         help="Instead of the checks: fetch the account's leverage brackets (needs API keys) and"
         " store them in the state file, where margin figures are computed from them.",
     ),
+    wide: bool = WideOption,
 ) -> None:
     """Check the set-up against the exchange: connectivity, clock skew, API key permissions,
     position mode and balances, the state file, and (live) whether the exchange holds positions
@@ -47,7 +49,9 @@ def doctor(
                     ["Check", "Status", "Detail", "Fix"],
                     rows,
                     left={"Check", "Status", "Detail", "Fix"},
-                )
+                    wrap={"Detail", "Fix"},
+                ),
+                wide,
             )
         failed = [c for c in checks if c.status == "fail"]
         if any(c.name == "connectivity" for c in failed):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from fra.commands.common import JsonOption, day_ms, guarded, iso, print_json, settings, ts
+from fra.commands.output import WideOption
 
 if TYPE_CHECKING:
     from fra.engine.fetch import HistorySource, SeriesFetched
@@ -234,7 +235,7 @@ class _Reporter:
 
 
 @app.command("list")
-def list_(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+def list_(ctx: typer.Context, as_json: bool = JsonOption, wide: bool = WideOption) -> None:
     """What history.db holds: each series' first and last time and its row count."""
 
     def body() -> None:
@@ -265,7 +266,9 @@ def list_(ctx: typer.Context, as_json: bool = JsonOption) -> None:
                     for r in rows
                 ],
                 left={"Exchange", "Symbol", "Kind"},
-            )
+                drop=["Rows", "Exchange"],
+            ),
+            wide,
         )
 
     guarded(body)

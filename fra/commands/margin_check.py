@@ -14,9 +14,10 @@ from fra.commands.common import (
     print_json,
     settings,
 )
+from fra.commands.output import WideOption
 
 
-def margin_check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+def margin_check(ctx: typer.Context, as_json: bool = JsonOption, wide: bool = WideOption) -> None:
     """Margin ratio (maintenance margin / margin balance) of every perp leg: ok, alert (exit 7)
     or critical (exit 8, triggers the emergency stop)."""
 
@@ -81,7 +82,10 @@ def margin_check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
                 ]
                 for leg in report.legs
             ]
-            emit(table(title, [*columns, "Level"], cells, left={"Perpetual", "Level"}))
+            # The ratio and its level are what the command is for; the rest is how it came out.
+            drop = ["Mark", "Maint. margin", "Margin balance"]
+            left = {"Perpetual", "Level"}
+            emit(table(title, [*columns, "Level"], cells, left, drop=drop), wide)
             if report.stopped:
                 print(
                     f"EMERGENCY STOP: closed {len(report.stopped)} positions; run `fra resume`"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from fra.commands.common import JsonOption, guarded, iso, print_json, settings, ts
+from fra.commands.output import WideOption
 
 app = typer.Typer(help="Notifications: send a test message, list what was sent.")
 
@@ -45,6 +46,7 @@ def log(
     ctx: typer.Context,
     limit: int = typer.Option(20, "--limit", min=1, max=10_000, help="How many, newest first."),
     as_json: bool = JsonOption,
+    wide: bool = WideOption,
 ) -> None:
     """The notifications recorded in the state file, newest first, with each destination's
     outcome (sent, failed and retried by the next run, expired, dropped)."""
@@ -99,10 +101,12 @@ def log(
                 for r in rows
             ],
             left={"Level", "Kind", "Title", "Delivery"},
+            drop=["Kind"],
+            wrap={"Title", "Delivery"},
         )
         if beat is not None:
             outcome = "ok" if beat.ok else f"FAILED: {beat.error}"
             out.append(line(f"Last heartbeat: {ts(beat.time_ms)} UTC, {outcome}"))
-        emit(out)
+        emit(out, wide)
 
     guarded(body)

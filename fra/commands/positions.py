@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from fra.commands.common import JsonOption, day_ms, guarded, print_json, settings
+from fra.commands.output import WideOption
 
 
 def parse_limit(text: str) -> int:
@@ -30,6 +31,7 @@ def positions(
         help="Only positions still held or closed on or after this date (YYYY-MM-DD, UTC).",
     ),
     as_json: bool = JsonOption,
+    wide: bool = WideOption,
 ) -> None:
     """Open and closed positions with their fills' prices, funding, fees and P&L."""
 
@@ -63,6 +65,6 @@ def positions(
             out += positions_table("Closed positions", done, closed=True)
         if not rows:
             out.append(line("No positions yet." if since is None else f"None since {since}."))
-        emit(out)
+        emit(out, wide)
 
     guarded(body)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from fra.commands.common import JsonOption, guarded, iso, money, pct, print_json, settings, ts
-from fra.commands.output import emit, styled, table
+from fra.commands.output import WideOption, emit, styled, table
 
 if TYPE_CHECKING:
     from fra.core.ranking import Advice
@@ -18,6 +18,7 @@ def rank(
     refresh: bool = typer.Option(False, "--refresh", help="Scan the venue first."),
     top: int = typer.Option(0, "--top", min=0, help="Show only the first N rows (0 = all)."),
     as_json: bool = JsonOption,
+    wide: bool = WideOption,
 ) -> None:
     """Rank the latest snapshot by forecast net yield after fees and spreads, with what the
     strategy would do with each pair now and why."""
@@ -92,7 +93,12 @@ def rank(
             f" (settled prints, half-life {s.strategy.forecast_half_life_hours}h, blended"
             f" {s.strategy.predicted_weight} with the next rate); APR, Net and Action use it"
         )
-        emit(table(title, columns, cells, left={"Perpetual", "Action"}))
+        # The forecast, the net yield it gives and the action decide; the rest explains them
+        # (APR restates the forecast). Action's reasons need room to be read in a line or two.
+        drop = ["Every", "Break-even", "Round trip", "Vol 24h (M)", "APR", "Rate"]
+        left = {"Perpetual", "Action"}
+        table_ = table(title, columns, cells, left, drop=drop, wrap={"Action"}, min_wrap=28)
+        emit(table_, wide)
 
     guarded(body)
 

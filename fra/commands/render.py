@@ -70,7 +70,11 @@ def positions_table(title: str, rows: list[dict[str, Any]], closed: bool) -> lis
         if closed:
             line += [r["close_reason"] or ""]
         cells.append(line)
-    return table(title, columns, cells, left={"Perpetual", "State", "Reason"})
+    # Net P&L, funding and the state tell how a position does; its parts and prices explain it.
+    drop = [("Spot P&L", "Perp P&L"), "Fees", ("Spot exit", "Perp exit"), "Spot entry"]
+    drop += ["Perp entry", "Age", "Size"]
+    left = {"Perpetual", "State", "Reason"}
+    return table(title, columns, cells, left, drop=drop, wrap={"Reason"})
 
 
 def describe(p: Position) -> str:

@@ -7,6 +7,7 @@ from decimal import Decimal
 import typer
 
 from fra.commands.common import JsonOption, guarded, iso, money, pct, print_json, settings, ts
+from fra.commands.output import WideOption
 from fra.errors import BadInput
 
 MAX_AGE = 525_600  # a year, in minutes
@@ -24,6 +25,7 @@ def status(
     max_age: float = typer.Option(
         15.0, "--max-age", help="With --check: minutes a cycle may be old (15)."
     ),
+    wide: bool = WideOption,
 ) -> None:
     """Mode, venue, halt flag, last cycle, margin, each open position and totals. Reads only
     the state file: no exchange is contacted."""
@@ -153,7 +155,7 @@ def status(
                 f" realized net {money(realized)} over {closed} closed; {account}"
             )
         )
-        emit(out)
+        emit(out, wide)
 
     guarded(body)
 
