@@ -3,13 +3,20 @@ warnings about stale or short data, and a Ctrl-C that says what it does."""
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
 
 import pytest
-from conftest import Fra
+from conftest import T0, Fra, iso
 
 from fra import __version__
+from fra.errors import ExitCode
+
+ETH = "ETH/USDT:USDT"
+SOL = "SOL/USDT:USDT"
+HOT = [f"{sym}@{iso(T0)}:funding=0.0008:hours=48" for sym in (ETH, SOL)]
 
 
 def run(fra: Fra, *args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
@@ -84,3 +91,98 @@ def test_completion_is_offered(fra: Fra) -> None:
         [sys.executable, "-m", "fra"], cwd=fra.workdir, env=env, capture_output=True, text=True
     )
     assert "status" in done.stdout.split(), (done.stdout, done.stderr)
+
+
+# -- JSON from every command that reports, errors included -----------------------------------
+
+
+@pytest.fixture
+def held(fra: Fra) -> Fra:
+    """Two positions open on the simulated market."""
+    fra.set(FRA_STRATEGY__SYMBOLS=[ETH, SOL]).shocks(*HOT)
+    fra("open", ETH, "--size", "500")
+    fra("open", SOL, "--size", "500")
+    return fra
+
+
+def test_emergency_stop_and_resume_report_in_json(held: Fra) -> None:
+    stop = held.json("emergency-stop", "--reason", "exchange incident")
+    assert stop["halted"] is True and stop["reason"] == "exchange incident"
+    assert sorted(p["symbol"] for p in stop["closed"]) == [ETH, SOL]
+    assert {p["state"] for p in stop["closed"]} == {"closed"}
+    assert held.json("resume") == {"resumed": True, "was_halted": "exchange incident"}
+    assert held.json("resume") == {"resumed": False, "was_halted": None}
+
+
+def test_loop_reports_each_cycle_as_a_json_line(held: Fra) -> None:
+    out = held("loop", "--interval", "1", "--max-cycles", "1", "--json").stdout
+    [cycle] = [json.loads(line) for line in out.splitlines()]
+    assert cycle["event"] == "cycle" and cycle["cycle"] == 1 and cycle["outcome"] == "ok"
+    assert cycle["at"] == iso(T0)
+
+
+def test_errors_are_json_when_json_was_asked_for(held: Fra) -> None:
+    before = held.fingerprint()
+    result = held("open", "NOPE/USDT:USDT", "--json", code=ExitCode.BAD_INPUT)
+    error = json.loads(result.stdout)
+    assert error["exit_code"] == 2 and "NOPE" in error["error"] and error["fix"]
+    assert result.stderr.startswith("error: ")  # cron's mail still gets the line
+    result = held("resume", "--json", code=ExitCode.BAD_INPUT, FRA_RISK__LEVERAGE="-1")
+    assert json.loads(result.stdout)["exit_code"] == 2
+    assert held.fingerprint() == before
+    # Without --json, stdout stays empty.
+    assert held("open", "NOPE/USDT:USDT", code=ExitCode.BAD_INPUT).stdout == ""
+
+
+# -- fra loop and Ctrl-C ---------------------------------------------------------------------
+
+
+def test_loop_ctrl_c_says_what_it_closes_and_exits_130(held: Fra) -> None:
+    proc = held.spawn("loop", "--interval", "60")
+    held.wait_for("SELECT 1 FROM cycles WHERE finished_ms IS NOT NULL")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    lines = out.splitlines()
+    assert lines[-3:] == [
+        "closing 2 positions — Ctrl-C again to leave them open",
+        "stopped: closed 2 positions",
+        lines[0].replace("cycle 1", "last cycle 1"),
+    ]
+    assert held.query("SELECT DISTINCT state FROM positions") == [("closed",)]
+
+
+def test_loop_second_ctrl_c_leaves_the_rest_open(held: Fra) -> None:
+    # Slow fills: the second Ctrl-C comes while the first position is still closing.
+    proc = held.spawn("loop", "--interval", "60", FRA_PAPER__FILL_DELAY_MS="800")
+    held.wait_for("SELECT 1 FROM cycles WHERE finished_ms IS NOT NULL")
+    proc.send_signal(signal.SIGINT)
+    assert proc.stdout is not None
+    while "Ctrl-C again" not in (line := proc.stdout.readline()):
+        assert line, proc.stderr.read() if proc.stderr else ""
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    states = sorted(state for (state,) in held.query("SELECT state FROM positions"))
+    left = states.count("open")
+    # None is half-closed: each position is closed whole or left whole.
+    assert left >= 1 and states.count("closed") == 2 - left
+    assert f"left {left} open (`fra close --all` closes them)" in out
+
+
+def test_install_timer_reports_in_json_and_never_prints_the_keys(fra: Fra) -> None:
+    keys = {"FRA_API_KEY": "k" * 24, "FRA_API_SECRET": "s" * 24}
+    shown = fra("install-timer", "--json", **keys).stdout
+    report = json.loads(shown)
+    assert report["secret_names"] == ["FRA_API_KEY", "FRA_API_SECRET"]
+    assert report["wrote"] == [] and report["secrets_written"] is False
+    assert "run-cycle" in report["crontab"] and "[Timer]" in report["timer"]
+    assert "k" * 24 not in shown and "s" * 24 not in shown
+    written = fra.json("install-timer", "--write", "--unit-dir", "units", **keys)
+    units = fra.workdir / "units"
+    assert written["wrote"] == [
+        str(fra.workdir / "fra-secrets.env"),
+        str(units / "fra-cycle.service"),
+        str(units / "fra-cycle.timer"),
+    ]
+    assert (units / "fra-cycle.timer").read_text() == report["timer"]

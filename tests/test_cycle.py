@@ -147,7 +147,7 @@ def test_emergency_stop_closes_all_and_halts(fra: Fra) -> None:
     fra("run-cycle")
     out = fra("emergency-stop", "--reason", "exchange incident").stdout
     assert "HALTED: exchange incident" in out
-    assert "closed 1 positions" in out
+    assert "closed 1 position;" in out
     status = fra.json("status")
     assert status["halted"] and status["halt_reason"] == "exchange incident"
     assert status["positions"] == []

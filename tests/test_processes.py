@@ -93,8 +93,9 @@ def test_loop_runs_cycles_and_sigterm_closes_positions(hot: Fra) -> None:
     hot.wait_for("SELECT 1 FROM cycles WHERE id >= 2 AND finished_ms IS NOT NULL")
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    assert "stopped: closed 1 positions" in out
+    assert proc.returncode == 130, err
+    assert "closing 1 position — Ctrl-C again to leave them open" in out
+    assert "stopped: closed 1 position\n" in out
     assert hot.query("SELECT state FROM positions") == [("closed",)]
 
 
@@ -108,7 +109,7 @@ def test_loop_keep_positions_and_sigusr1_emergency_stop(hot: Fra) -> None:
     hot.wait_for("SELECT 1 FROM cycles WHERE outcome = 'ok' AND id >= 3")
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0
+    assert proc.returncode == 130
     assert "EMERGENCY STOP" in out and "positions kept open" in out
     assert hot.query("SELECT COUNT(*) FROM positions") == [(1,)]
 
@@ -121,7 +122,7 @@ def test_loop_sigterm_during_an_emergency_stop_lets_it_finish(hot: Fra) -> None:
     hot.wait_for("SELECT 1 FROM meta WHERE key = 'halt_reason'")
     proc.send_signal(signal.SIGTERM)  # while the emergency stop is still closing
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 130, err
     assert "EMERGENCY STOP" in out
     assert hot.query("SELECT state FROM positions") == [("closed",)]
     assert hot.query("SELECT COUNT(*) FROM orders WHERE state = 'pending'") == [(0,)]

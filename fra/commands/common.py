@@ -59,7 +59,19 @@ def fail(exc: FraError) -> typer.Exit:
     # Messages quote what was typed: a newline or escape sequence in it must not break the
     # one-line error cron mails, nor steer the terminal.
     print(f"error: {escaped(str(exc))}", file=sys.stderr)
+    if json_requested():
+        # A script that asked for JSON reads stdout; the line above stays for cron's mail.
+        print_json({"error": exc.message, "fix": exc.fix or None, "exit_code": int(exc.exit_code)})
     return typer.Exit(int(exc.exit_code))
+
+
+def json_requested() -> bool:
+    """Whether the running command was given --json (every command names that flag as_json)."""
+    # Typer runs on a click of its own (typer._click), whose context stack this reads.
+    from typer.main import get_current_context
+
+    ctx = get_current_context(silent=True)
+    return bool(ctx is not None and ctx.params.get("as_json"))
 
 
 def guarded(fn: Callable[[], T]) -> T:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from fra.commands.common import guarded, raise_if_incomplete, settings
+from fra.commands.common import JsonOption, guarded, print_json, raise_if_incomplete, settings
 from fra.core.text import REASON_MAX, one_line
 from fra.errors import BadInput
 
@@ -18,13 +18,14 @@ def emergency_stop(
         "--reason",
         help=f"Why, recorded with the halt (one line, up to {REASON_MAX} characters).",
     ),
+    as_json: bool = JsonOption,
 ) -> None:
     """Halt opening at once, then close every position; cycles open nothing until `fra resume`."""
 
     def body() -> None:
         from fra.app import open_app
         from fra.commands.common import cycle_lock, setup_logging
-        from fra.commands.render import describe
+        from fra.commands.render import describe, position_dict
         from fra.engine.interrupts import deferred_signals
         from fra.engine.notify import STOP_KINDS, after_command
         from fra.engine.safety import close_all_held, halt
@@ -39,7 +40,8 @@ def emergency_stop(
         with open_app(s) as app:
             # The halt is one committed write: even a cycle running now will not open after it.
             halt(app, said)
-            print(f"HALTED: {said}")
+            if not as_json:
+                print(f"HALTED: {said}", flush=True)
         with cycle_lock(s, EMERGENCY_LOCK_WAIT), open_app(s) as app, deferred_signals(app.stop):
             # Signals wait: an emergency stop interrupted half-way would leave single legs.
             try:
@@ -47,15 +49,22 @@ def emergency_stop(
                 closed = close_all_held(app, f"emergency stop: {said}")
             finally:
                 after_command(app, STOP_KINDS)
+            now = app.now_ms()
+        if as_json:
+            positions = [position_dict(p, None, now) for p in closed]
+            print_json({"halted": True, "reason": said, "closed": positions})
+            raise_if_incomplete(closed)
+            return
         for p in closed:
             print(describe(p))
-        print(f"closed {len(closed)} positions; `fra resume` allows opening again")
+        n = len(closed)
+        print(f"closed {n} position{'s' * (n != 1)}; `fra resume` allows opening again")
         raise_if_incomplete(closed)
 
     guarded(body)
 
 
-def resume(ctx: typer.Context) -> None:
+def resume(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Clear the halt set by an emergency stop, so cycles may open positions again."""
 
     def body() -> None:
@@ -66,6 +75,9 @@ def resume(ctx: typer.Context) -> None:
         with open_app(settings(ctx)) as app:
             was = do_resume(app)
             after_command(app, HALT_KINDS)
+        if as_json:
+            print_json({"resumed": was is not None, "was_halted": was})
+            return
         print(f"resumed (was halted: {was})" if was else "not halted: nothing to resume")
 
     guarded(body)

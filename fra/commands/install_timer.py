@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from fra.commands.common import guarded, settings
+from fra.commands.common import guarded, print_json, settings
 from fra.errors import BadInput
 
 SECRETS_FILE = "fra-secrets.env"
@@ -148,6 +148,9 @@ def install_timer(
     unit_dir: Path = typer.Option(
         Path.home() / ".config" / "systemd" / "user", "--unit-dir", help="Where --write puts them."
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the files and what was written as JSON."
+    ),
 ) -> None:
     """Print a systemd service + timer and the equivalent crontab line that run `fra run-cycle`
     in this directory with this environment (--write installs the unit files). API keys set in
@@ -167,10 +170,13 @@ def install_timer(
         files = units(
             fra_bin, workdir, s.db_path.resolve(), every, dict(os.environ), secrets_path, hidden
         )
+        secrets = files[SECRETS_FILE]
+        if as_json:
+            _report_json(files, write, secrets_path, unit_dir)
+            return
         for name in ("fra-cycle.service", "fra-cycle.timer"):
             print(f"# --- {name} ---\n{files[name]}")
         print(f"# --- or one crontab line (crontab -e) ---\n{files['crontab']}")
-        secrets = files[SECRETS_FILE]
         if secrets and write:
             write_private(secrets_path, secrets)
             print(f"\nwrote {_names(secrets)} to {secrets_path} (0600): both read it")
@@ -191,6 +197,32 @@ def install_timer(
             )
 
     guarded(body)
+
+
+def _report_json(files: dict[str, str], write: bool, secrets_path: Path, unit_dir: Path) -> None:
+    """The same as the text output: the files, and with --write where they went. The secrets
+    file's content is never printed, only the names it holds."""
+    secrets = files[SECRETS_FILE]
+    wrote: list[str] = []
+    if write:
+        if secrets:
+            write_private(secrets_path, secrets)
+            wrote.append(str(secrets_path))
+        unit_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("fra-cycle.service", "fra-cycle.timer"):
+            write_private(unit_dir / name, files[name])
+            wrote.append(str((unit_dir / name).resolve()))
+    print_json(
+        {
+            "service": files["fra-cycle.service"],
+            "timer": files["fra-cycle.timer"],
+            "crontab": files["crontab"].strip(),
+            "secrets_file": str(secrets_path) if secrets else None,
+            "secret_names": _names(secrets).split(", ") if secrets else [],
+            "secrets_written": bool(secrets) and (write or _holds(secrets_path, secrets)),
+            "wrote": wrote,
+        }
+    )
 
 
 def _names(secrets: str) -> str:

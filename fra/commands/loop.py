@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from fra.commands.common import guarded, settings, ts
+from fra.commands.common import guarded, iso, settings, ts
 
 T = TypeVar("T")
 
@@ -27,6 +27,7 @@ class LoopSignals:
 
         self.flag = StopFlag()
         self.emergency = False
+        self.stops = 0  # SIGINT/SIGTERM received: one more after "closing N" leaves them open
         self._previous: dict[int, Any] = {}
 
     @property
@@ -39,12 +40,14 @@ class LoopSignals:
             self.flag.signum = signum  # makes the running cycle stop at its next step
 
     def on_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stops += 1
         if self.flag.signum in (None, signal.SIGUSR1):
             self.flag.signum = signum
         else:
             self.flag.request(signum, frame)  # a second stop signal: stop at once
 
     def on_stop_recorded(self, signum: int, frame: FrameType | None) -> None:
+        self.stops += 1
         self.flag.signum = signum
 
     def install(self) -> None:
@@ -83,33 +86,65 @@ def loop(
     max_cycles: int = typer.Option(
         0, "--max-cycles", min=0, help="Stop after N cycles (0 = no limit)."
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object a line: each cycle, then how it stopped."
+    ),
 ) -> None:
     """Run cycles every --interval seconds under the cycle lock, for people without cron.
     SIGUSR1 triggers the emergency stop; SIGINT/SIGTERM stop gracefully and close all
-    positions unless --keep-positions."""
+    positions unless --keep-positions (a second Ctrl-C while they close leaves the rest open),
+    then exit 130."""
 
     def body() -> None:
+        import json
+        import sys
+
         from fra.app import open_app
         from fra.commands.common import cycle_lock, setup_logging
+        from fra.core.positions import HELD_STATES
         from fra.engine.cycle import run_cycle
         from fra.engine.safety import close_all_held, emergency_stop
-        from fra.errors import FraError, Interrupted, LockHeld
+        from fra.errors import ExitCode, FraError, Interrupted, LockHeld
 
         s = settings(ctx)
         setup_logging(s)
         sig = LoopSignals()
         sig.install()
 
+        def say(text: str, **fields: Any) -> None:
+            # With --json, stdout holds only JSON lines; what a person must read now goes to
+            # stderr as well.
+            if as_json:
+                print(json.dumps(fields), flush=True)
+                if fields.get("event") == "closing":
+                    print(text, file=sys.stderr, flush=True)
+            else:
+                print(text, flush=True)
+
         def emergency() -> None:
             with cycle_lock(s, 120), open_app(s) as app:
                 emergency_stop(app, "SIGUSR1 received by fra loop")
-            print("EMERGENCY STOP (SIGUSR1): positions closed, opening halted", flush=True)
+            say(
+                "EMERGENCY STOP (SIGUSR1): positions closed, opening halted",
+                event="emergency_stop",
+            )
 
-        def close_all() -> int:
+        def close_all() -> tuple[int, int]:
             with cycle_lock(s, 120), open_app(s) as app:
-                return len(close_all_held(app, "fra loop stopped"))
+                held = len(app.store.positions(HELD_STATES))
+                if not held:
+                    return 0, 0
+                seen = sig.stops
+                say(
+                    f"closing {held} position{'s' * (held != 1)} — Ctrl-C again to leave them open",
+                    event="closing",
+                    positions=held,
+                )
+                done = close_all_held(app, "fra loop stopped", lambda: sig.stops > seen)
+                return len(done), held - len(done)
 
         cycles = 0
+        last = ""
         try:
             while True:
                 if sig.emergency:
@@ -123,26 +158,45 @@ def loop(
                     with cycle_lock(s, 0), open_app(s) as app:
                         app.stop = sig.flag
                         report = run_cycle(app)
-                        print(
-                            f"cycle {report.cycle_id} at {ts(app.now_ms())} UTC: {report.outcome},"
-                            f" funding payments {report.funding_payments}, opened"
-                            f" {len(report.opened)}, closed {len(report.closed)}",
-                            flush=True,
-                        )
+                        now = app.now_ms()
+                    last = (
+                        f"cycle {report.cycle_id} at {ts(now)} UTC: {report.outcome},"
+                        f" {report.funding_payments} funding payments, opened"
+                        f" {len(report.opened)}, closed {len(report.closed)}"
+                    )
+                    say(
+                        last,
+                        event="cycle",
+                        cycle=report.cycle_id,
+                        at=iso(now),
+                        outcome=report.outcome,
+                        funding_payments=report.funding_payments,
+                        opened=report.opened,
+                        closed=report.closed,
+                    )
                 except LockHeld as exc:
-                    print(f"skipped: {exc}", flush=True)
+                    say(f"skipped: {exc}", event="skipped", error=str(exc))
                 except Interrupted:
                     pass  # the loop's own signal: handled at the top of the next turn
                 except FraError as exc:
-                    print(f"cycle failed: {exc}", flush=True)
+                    say(f"cycle failed: {exc}", event="failed", error=str(exc))
                 cycles += 1
                 if max_cycles and cycles >= max_cycles and not sig.emergency:
                     break
                 sig.sleep(interval)
-            if sig.shutdown and not keep_positions:
-                print(f"stopped: closed {sig.protected(close_all)} positions", flush=True)
-            elif sig.shutdown:
-                print("stopped: positions kept open", flush=True)
+            if not sig.shutdown:
+                return
+            if keep_positions:
+                say("stopped: positions kept open", event="stopped", closed=0, left_open=None)
+            else:
+                closed, left = sig.protected(close_all)
+                said = f"stopped: closed {closed} position{'s' * (closed != 1)}"
+                if left:
+                    said += f", left {left} open (`fra close --all` closes them)"
+                say(said, event="stopped", closed=closed, left_open=left)
+            if last and not as_json:
+                print(f"last {last}", flush=True)
+            raise typer.Exit(int(ExitCode.INTERRUPTED))
         finally:
             sig.restore()
 

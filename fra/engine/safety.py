@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -164,9 +165,15 @@ def emergency_stop(app: App, reason: str) -> list[Position]:
     return close_all_held(app, f"emergency stop: {reason}")
 
 
-def close_all_held(app: App, reason: str) -> list[Position]:
+def close_all_held(
+    app: App, reason: str, leave_rest: Callable[[], bool] | None = None
+) -> list[Position]:
+    """Close every held position; `leave_rest`, asked before each, stops early (fra loop's
+    second Ctrl-C: the ones not yet begun stay open, none is left half-closed)."""
     out = []
     for position in app.store.positions(HELD_STATES):
+        if leave_rest is not None and leave_rest():
+            break
         final = (
             PositionState.UNWOUND
             if position.state is PositionState.OPENING
