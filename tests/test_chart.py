@@ -11,11 +11,15 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 import pytest
+from conftest import Fra
 
 from fra.commands.chart import backtest_html
 
 H8 = 8 * 3_600_000
 DAY = 86_400_000
+# Coordinates are written to 0.1 px and ticks now sit inside the axis, not at its ends, so a
+# value read back through them is good to a few hundredths of a pixel.
+PX = 0.15
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
@@ -76,12 +80,13 @@ def y_to_value(svg: ET.Element):
 
 
 def legend(root: ET.Element, heading: str) -> dict[str, str]:
+    """The legend drawn inside the panel under `heading`: name -> value."""
     kids = list(root.find(".//main"))
     i = next(i for i, el in enumerate(kids) if el.tag == "h2" and el.text.startswith(heading))
-    ul = kids[i + 1]
-    if ul.tag != "ul":
-        return {}
-    return {li.find("span").tail.strip(): li.findtext("b") for li in ul}
+    svg = kids[i + 1]
+    assert svg.tag == "svg"
+    items = svg.findall("./g[@class='legend']/g[@class='item']")
+    return {it.find("text").text.strip(): it.find("text/tspan").text for it in items}
 
 
 def max_drawdown(points: list) -> float:
@@ -107,8 +112,8 @@ def test_one_line_per_curve_legend_finals_and_line_ends_agree_with_the_inputs():
     for name, pts in curves.items():
         expected = 100 * pts[-1][1] / pts[0][1]
         assert number(finals[name]) == pytest.approx(expected, abs=0.051)
-        assert value(eq[name][0][1]) == pytest.approx(100, abs=per_px * 0.06)
-        assert value(eq[name][-1][1]) == pytest.approx(expected, abs=per_px * 0.06)
+        assert value(eq[name][0][1]) == pytest.approx(100, abs=per_px * PX)
+        assert value(eq[name][-1][1]) == pytest.approx(expected, abs=per_px * PX)
     widths = [float(p.get("stroke-width")) for p in equity.findall(".//polyline")]
     assert widths[0] > max(widths[1:])  # the strategy stands out
     colours = {p.get("stroke") for p in equity.findall(".//polyline")}
@@ -126,8 +131,8 @@ def test_drawdown_lowest_point_is_the_max_drawdown():
     dd = lines(drawdown)
     for name, expected in (("strategy", -25.0), ("long", max_drawdown(long))):
         lowest = max(y for _, y in dd[name])  # y grows downwards
-        assert value(lowest) == pytest.approx(expected, abs=per_px * 0.06)
-        assert value(min(y for _, y in dd[name])) == pytest.approx(0, abs=per_px * 0.06)
+        assert value(lowest) == pytest.approx(expected, abs=per_px * PX)
+        assert value(min(y for _, y in dd[name])) == pytest.approx(0, abs=per_px * PX)
         assert number(legend(root, "Drawdown")[name]) == pytest.approx(expected, abs=0.051)
     top = min(drawdown.findall(".//text[@class='ytick']"), key=lambda t: float(t.get("y")))
     assert number(top.text) == 0
@@ -146,10 +151,10 @@ def test_downsampling_caps_points_and_keeps_the_extremes():
     assert len(eq) <= 1500 and len(dd) <= 1500
     value, per_px = y_to_value(equity)
     norm = [100 * v / pts[0][1] for _, v in pts]
-    assert value(min(y for _, y in eq)) == pytest.approx(max(norm), abs=per_px * 0.06)
-    assert value(max(y for _, y in eq)) == pytest.approx(min(norm), abs=per_px * 0.06)
+    assert value(min(y for _, y in eq)) == pytest.approx(max(norm), abs=per_px * PX)
+    assert value(max(y for _, y in eq)) == pytest.approx(min(norm), abs=per_px * PX)
     value, per_px = y_to_value(drawdown)
-    assert value(max(y for _, y in dd)) == pytest.approx(max_drawdown(pts), abs=per_px * 0.06)
+    assert value(max(y for _, y in dd)) == pytest.approx(max_drawdown(pts), abs=per_px * PX)
     xs = [x for x, _ in eq]
     assert xs == sorted(xs)
 
@@ -172,24 +177,29 @@ def test_six_years_of_seventeen_series_stay_small():
         assert len(poly.get("points").split()) <= 1500
 
 
-def test_more_than_eight_symbols_shows_the_eight_held_longest():
+def test_many_symbols_show_the_five_held_longest_and_the_rest_as_their_mean():
     start = ms("2022-01-01")
-    funding = {
-        f"X{i:02}": [(start + j * H8, 0.0001 * (i - 5)) for j in range(300)] for i in range(12)
-    }
+    rates = {f"X{i:02}": 0.0001 * (i - 5) for i in range(12)}
+    funding = {s: [(start + j * H8, r) for j in range(300)] for s, r in rates.items()}
     # symbol i held for (i * 7 % 12 + 1) days: an order unrelated to names or insertion
     days = {f"X{i:02}": i * 7 % 12 + 1 for i in range(12)}
     held = [(start + DAY, start + (1 + d) * DAY, s) for s, d in days.items()]
     root = page("t", "s", {"strategy": walk(start, 300, 1)}, funding, held)
     _, _, fund = panels(root)
-    longest = sorted(days, key=days.get, reverse=True)[:8]
-    assert sorted(lines(fund, "funding")) == sorted(longest)
-    assert len(fund.findall(".//rect[@class='span']")) == 8
+    ranked = sorted(days, key=days.get, reverse=True)
+    longest, rest = ranked[:5], ranked[5:]
+    drawn = lines(fund, "funding")
+    others = f"others ({len(rest)}): {', '.join(rest)}"
+    assert list(drawn) == [*longest, others]
+    # the grey line is the mean of the other symbols' annualised rates
+    value, per_px = y_to_value(fund)
+    mean = sum(rates[s] for s in rest) / len(rest) * 3 * 365 * 100
+    assert all(value(y) == pytest.approx(mean, abs=per_px * PX) for _, y in drawn[others])
+    assert len(fund.findall(".//rect[@class='span']")) == len(days)
     notes = " ".join(p.text for p in root.iter("p"))
-    assert "8 of 12" in notes
-    assert {n: number(v.split()[1]) for n, v in legend(root, "Funding").items()} == {
-        s: days[s] for s in longest
-    }
+    assert "other 7" in notes and all(s in notes for s in rest)
+    got = {n: number(v.split()[1]) for n, v in legend(root, "Funding").items()}
+    assert got == {**{s: days[s] for s in longest}, "others (7)": sum(days[s] for s in rest)}
 
 
 def test_funding_is_annualised_and_held_stretches_sit_over_the_held_span():
@@ -206,10 +216,10 @@ def test_funding_is_annualised_and_held_stretches_sit_over_the_held_span():
     value, per_px = y_to_value(fund)
     got = lines(fund, "funding")
     # 0.0001 per 8 h is 0.0001 * 3 * 365 = 10.95 % a year
-    assert all(value(y) == pytest.approx(10.95, abs=per_px * 0.06) for _, y in got["PAY/USDT:USDT"])
-    assert all(value(y) == pytest.approx(-21.9, abs=per_px * 0.06) for _, y in got["NEG/USDT:USDT"])
+    assert all(value(y) == pytest.approx(10.95, abs=per_px * PX) for _, y in got["PAY/USDT:USDT"])
+    assert all(value(y) == pytest.approx(-21.9, abs=per_px * PX) for _, y in got["NEG/USDT:USDT"])
     zero = fund.find(".//line[@class='zero']")
-    assert value(float(zero.get("y1"))) == pytest.approx(0, abs=per_px * 0.06)
+    assert value(float(zero.get("y1"))) == pytest.approx(0, abs=per_px * PX)
     # time -> x from the strategy line, whose first and last points are the axis ends
     eq = lines(equity)["strategy"]
     (x0, _), (x1, _) = eq[0], eq[-1]
@@ -301,7 +311,7 @@ def test_degenerate_curves(values, final, deepest):
     (eq,) = lines(equity).values()
     assert len(eq) == len(values)
     value, per_px = y_to_value(equity)
-    assert value(eq[-1][1]) == pytest.approx(final, abs=per_px * 0.06)
+    assert value(eq[-1][1]) == pytest.approx(final, abs=per_px * PX)
     view = [float(v) for v in equity.get("viewBox").split()]
     assert all(0 <= x <= view[2] and 0 <= y <= view[3] for x, y in eq)
 
@@ -318,8 +328,16 @@ def test_y_ticks_are_round_and_cover_the_data(growth):
     (step,) = steps
     mantissa = step / 10 ** math.floor(math.log10(step) + 1e-9)
     assert round(mantissa, 6) in {1, 2, 5}
-    assert ticks[0] <= min(100, 100 * growth) and ticks[-1] >= max(100, 100 * growth)
     assert 3 <= len(ticks) <= 10
+    # the axis is the data's range and a margin of 5 % of it at each end, ticks inside it
+    value, _ = y_to_value(equity)
+    frame = equity.find(".//rect[@stroke='#bbb']")
+    top, bottom = float(frame.get("y")), float(frame.get("y")) + float(frame.get("height"))
+    lo, hi = sorted((100, 100 * growth))
+    pad = 0.05 * (hi - lo)
+    assert value(bottom) == pytest.approx(lo - pad, rel=1e-3, abs=1e-6)
+    assert value(top) == pytest.approx(hi + pad, rel=1e-3, abs=1e-6)
+    assert value(bottom) <= ticks[0] and ticks[-1] <= value(top)
 
 
 @pytest.mark.parametrize(
@@ -373,3 +391,96 @@ def test_table_under_the_chart():
     got = [(tr.findtext("th"), [td.text for td in tr.findall("td")]) for tr in table.find("tbody")]
     assert got == rows
     assert page("t", "s", {}, {}, []).find(".//table") is None
+
+
+OKABE_ITO = {"#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00",
+             "#CC79A7", "#999999"}  # fmt: skip
+
+
+def test_each_panel_has_a_legend_and_axis_titles_with_units():
+    start = ms("2022-01-01")
+    curves = {"strategy": walk(start, 90, 1), "hold BTC": walk(start, 90, 2)}
+    root = page("t", "s", curves, {"A/USDT:USDT": [(start, 0.0001)]}, [(start, start, "A")])
+    titles = []
+    for svg, heading in zip(panels(root), ["Equity", "Drawdown", "Funding"], strict=True):
+        assert legend(root, heading), heading
+        texts = [t.text for t in svg.findall(".//text[@class='axis-title']")]
+        assert texts[0] == "UTC"
+        titles.append(texts[1])
+    assert titles == ["growth of 100", "% below peak", "% a year"]
+    _, drawdown, fund = panels(root)
+    for svg in (drawdown, fund):
+        assert all(t.text.endswith("%") for t in svg.findall(".//text[@class='ytick']"))
+
+
+def test_liquidations_and_emergency_stops_are_marked_where_they_happened():
+    start = ms("2023-01-01")
+    strategy = walk(start, 90, 4)
+    liquidated, stopped = start + 10 * DAY, start + 20 * DAY
+    events = [
+        (liquidated, "liquidation", "ETH short liquidated"),
+        (stopped, "emergency stop", "BTC closed"),
+        (stopped, "emergency stop", "SOL closed"),  # one stop closing two positions
+        (start - 50 * DAY, "liquidation", "before the period"),
+        (start + 5 * DAY, "data gap", "not a kind the picture draws"),
+    ]
+    root = page("t", "s", {"strategy": strategy}, {}, [], None, None, events)
+    equity, drawdown, fund = panels(root)
+    eq = lines(equity)["strategy"]
+    (x0, _), (x1, _) = eq[0], eq[-1]
+
+    def x(t: int) -> float:
+        return x0 + (t - strategy[0][0]) * (x1 - x0) / (strategy[-1][0] - strategy[0][0])
+
+    for svg, heading in ((equity, "Equity"), (drawdown, "Drawdown")):
+        marks = svg.findall(".//path[@class='marker']")
+        drawn = {m.get("data-kind"): m for m in marks if m.findtext("title")}
+        assert len(drawn) == 2 and len(marks) == 4  # two in the plot, two in the legend
+        for kind, t in (("liquidation", liquidated), ("emergency stop", stopped)):
+            mx = float(re.match(r"translate\(([\d.]+),", drawn[kind].get("transform"))[1])
+            assert mx == pytest.approx(x(t), abs=0.1)
+        assert drawn["emergency stop"].findtext("title") == "BTC closed; SOL closed"
+        guides = sorted(float(g.get("x1")) for g in svg.findall(".//line[@class='event-line']"))
+        assert guides == pytest.approx([x(liquidated), x(stopped)], abs=0.1)
+        got = legend(root, heading)
+        assert (got["liquidation"], got["emergency stop"]) == ("1", "1")
+    assert fund.find(".//path[@class='marker']") is None
+
+
+def test_the_data_is_drawn_in_okabe_ito_colours():
+    start = ms("2022-01-01")
+    curves = {f"c{i}": walk(start, 60, i) for i in range(3)}
+    funding = {f"S{i}": [(start + j * H8, 0.0001 * i) for j in range(60)] for i in range(9)}
+    held = [(start, start + 3 * DAY, s) for s in funding]
+    events = [(start + DAY, "liquidation", "x"), (start + DAY, "emergency stop", "y")]
+    root = page("t", "s", curves, funding, held, None, None, events)
+    colours = [p.get("stroke") for p in root.iter("polyline")]
+    colours += [p.get("stroke") for p in root.findall(".//path[@class='held']")]
+    colours += [r.get("fill") for r in root.findall(".//rect[@class='span']")]
+    colours += [m.get("fill") for m in root.findall(".//path[@class='marker']")]
+    colours += [s.get("stroke") for s in root.findall(".//g[@class='item']/line")]
+    assert len(colours) > 20 and set(colours) <= OKABE_ITO
+    # the funding lines avoid the strategy's black and the yellow that is faint on white
+    fund = {p.get("stroke") for p in panels(root)[2].iter("polyline")}
+    assert "#000000" not in fund and "#F0E442" not in fund and len(fund) == 6
+
+
+def test_a_squeeze_replayed_by_the_cli_is_marked_on_the_picture(fra: Fra) -> None:
+    from test_backtest import history
+
+    fra.set(FRA_BACKTEST__SPREAD_BPS="0", FRA_BACKTEST__SLIPPAGE_BPS="0",
+            FRA_STRATEGY__FORECAST_HALF_LIFE_HOURS="1")  # fmt: skip
+    # ETH jumps 40 % in one bar on day 5: past a 3x short's bankruptcy price.
+    history(fra, lambda i: "0.001", lambda i: 1000 if i < 15 else 1400)
+    report = fra.json(
+        "backtest", "--from", "2023-01-01", "--to", "2023-01-21", "--chart", "out.html",
+        FRA_BACKTEST__RESUME_AFTER_HOURS="10000",
+    )  # fmt: skip
+    (event,) = [e for e in report["events"] if "liquidated" in e]
+    root = parse((fra.workdir / "out.html").read_text())
+    equity = panels(root)[0]
+    marks = [m for m in equity.findall(".//path[@class='marker']") if m.findtext("title")]
+    assert [m.get("data-kind") for m in marks] == ["liquidation"]
+    assert "ETH/USDT:USDT" in marks[0].findtext("title") and event.startswith("2023-01-06")
+    assert marks[0].findtext("title").startswith("2023-01-06")
+    assert legend(root, "Equity")["liquidation"] == "1"

@@ -244,6 +244,13 @@ def _single(
     emit(out, wide)
 
 
+# The trades' closing reasons the picture marks, as its kinds of event.
+MARKED = {
+    "perp leg liquidated by the venue": "liquidation",
+    "emergency stop: critical margin": "emergency stop",
+}
+
+
 def _write_chart(path: Path, report: Report, s: Settings) -> None:
     from fra.commands.chart import backtest_html
     from fra.errors import BadInput
@@ -261,6 +268,11 @@ def _write_chart(path: Path, report: Report, s: Settings) -> None:
         [(t.opened_ms, t.closed_ms, t.symbol) for t in report.results["strategy"].trades],
         [(name, _cells(f)) for name, f in rows],
         ["", *FIGURES],
+        [
+            (t.closed_ms, MARKED[t.reason], f"{_date(t.closed_ms)} {t.symbol}: {t.reason}")
+            for t in report.results["strategy"].trades
+            if t.reason in MARKED
+        ],
     )
     try:
         path.write_text(page, encoding="utf-8")
