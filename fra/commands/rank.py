@@ -94,8 +94,9 @@ def rank(
             f" {s.strategy.predicted_weight} with the next rate); APR, Net and Action use it"
         )
         # The forecast, the net yield it gives and the action decide; the rest explains them
-        # (APR restates the forecast). Action's reasons need room to be read in a line or two.
-        drop = ["Every", "Break-even", "Round trip", "Vol 24h (M)", "APR", "Rate"]
+        # (APR restates the forecast), break-even the longest. Action's reasons need room to be
+        # read in a line or two.
+        drop = ["Every", "Round trip", "Vol 24h (M)", "Break-even", "APR", "Rate"]
         left = {"Perpetual", "Action"}
         table_ = table(title, columns, cells, left, drop=drop, wrap={"Action"}, min_wrap=28)
         emit(table_, wide)
