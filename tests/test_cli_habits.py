@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import T0, Fra, iso
+from conftest import T0, Fra, assert_refused, iso
 
 from fra import __version__
 from fra.errors import ExitCode
@@ -186,3 +186,22 @@ def test_install_timer_reports_in_json_and_never_prints_the_keys(fra: Fra) -> No
         str(units / "fra-cycle.timer"),
     ]
     assert (units / "fra-cycle.timer").read_text() == report["timer"]
+
+
+# -- one form of symbols ---------------------------------------------------------------------
+
+
+def test_open_and_close_take_symbols_as_backtest_does(fra: Fra) -> None:
+    fra.set(FRA_STRATEGY__SYMBOLS=[ETH, SOL]).shocks(*HOT)
+    assert fra.json("open", "ethusdt", "--size", "500")["symbol"] == ETH
+    assert fra.json("open", "SOLUSDT", "--size", "500")["symbol"] == SOL
+    [closed] = fra.json("close", "ETHUSDT")
+    assert closed["symbol"] == ETH and closed["state"] == "closed"
+    [closed] = fra.json("close", "sol/usdt")  # its spot market, in lower case
+    assert closed["symbol"] == SOL
+
+
+@pytest.mark.parametrize("args", [["open", "nopeusdt"], ["close", "ethusdt"]])
+def test_an_unknown_symbol_in_any_form_is_named(fra: Fra, args: list[str]) -> None:
+    fra("resume")
+    assert_refused(fra, args, ExitCode.BAD_INPUT, args[1].upper().replace("USDT", "/USDT"))

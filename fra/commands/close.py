@@ -32,6 +32,7 @@ def close(
         from fra.app import open_app
         from fra.commands.common import cycle_lock, setup_logging
         from fra.commands.render import describe, position_dict
+        from fra.core.symbols import typed
         from fra.engine.close import close_position, find_targets
         from fra.engine.decisions import unprofitable_positions
         from fra.engine.interrupts import deferred_signals
@@ -46,7 +47,9 @@ def close(
                 if unprofitable:
                     todo = unprofitable_positions(app)
                 else:
-                    todo = [(p, "manual close") for p in find_targets(app, target, every=every)]
+                    # An id stays an id; a symbol may be typed as ETHUSDT or in lower case.
+                    named = target if target is None or target.isdigit() else typed(target)
+                    todo = [(p, "manual close") for p in find_targets(app, named, every=every)]
                 for position, why in todo:
                     closed.append(close_position(app, position, why))
                     app.stop.check()

@@ -29,7 +29,8 @@ def parse_size(text: str | None) -> Decimal | None:
 def open_(
     ctx: typer.Context,
     symbol: str = typer.Argument(
-        None, help="Perpetual to open, e.g. BTC/USDT:USDT. Default: the best-ranked pair."
+        None,
+        help="Perpetual to open: BTC/USDT:USDT, BTCUSDT or btcusdt. Default: the best-ranked pair.",
     ),
     size: str = typer.Option(
         None, "--size", help="Notional per leg in USD. Default: the largest the limits allow."
@@ -43,6 +44,7 @@ def open_(
         from fra.app import open_app
         from fra.commands.common import cycle_lock, setup_logging
         from fra.commands.render import describe, position_dict
+        from fra.core.symbols import typed
         from fra.engine.interrupts import deferred_signals
         from fra.engine.notify import after_command
         from fra.engine.open import open_position
@@ -52,7 +54,7 @@ def open_(
         setup_logging(s)
         with cycle_lock(s, s.lock_wait_seconds), open_app(s) as app:
             with deferred_signals(app.stop):
-                position = open_position(app, symbol, size_usd)
+                position = open_position(app, symbol and typed(symbol), size_usd)
                 after_command(app, ())
                 now = app.now_ms()
             if as_json:

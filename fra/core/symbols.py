@@ -32,3 +32,18 @@ def unmatched(allowed: Iterable[str], listed: Iterable[str]) -> list[tuple[str, 
 
 def _letters(symbol: str) -> str:
     return "".join(c for c in symbol.upper() if c.isalnum())
+
+
+def typed(text: str) -> str:
+    """A symbol as a person may type it, in the venue's unified form: ETHUSDT and ethusdt are
+    the perpetual ETH/USDT:USDT (as backtest and history take them), eth/usdt is ETH/USDT.
+    What cannot be read is returned as typed, for the venue's own check to name."""
+    from fra.core.history import QUOTES
+
+    upper = text.strip().upper()
+    if "/" in upper:
+        return upper
+    quote = next((q for q in QUOTES if upper.endswith(q) and len(upper) > len(q)), None)
+    if quote is None or not upper.isalnum():
+        return text
+    return f"{upper[: -len(quote)]}/{quote}:{quote}"
