@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -101,6 +102,7 @@ class Fra:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=_as_from_a_terminal,
         )
 
     # -- looking at the state file -----------------------------------------------------------
@@ -134,6 +136,13 @@ class Fra:
             if path.exists():
                 digest.update(path.read_bytes())
         return digest.hexdigest()
+
+
+def _as_from_a_terminal() -> None:
+    # A shell runs background jobs with SIGINT ignored, and an ignored signal stays ignored
+    # across exec: fra respects that (nohup's way), so a suite started with `&` would see
+    # Ctrl-C ignored. Children start with SIGINT as a terminal gives it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def assert_refused(fra: Fra, args: list[str], code: int, *words: str, **env: str) -> str:
