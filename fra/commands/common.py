@@ -59,8 +59,9 @@ def fail(exc: FraError) -> typer.Exit:
     # Messages quote what was typed: a newline or escape sequence in it must not break the
     # one-line error cron mails, nor steer the terminal.
     print(f"error: {escaped(str(exc))}", file=sys.stderr)
-    if json_requested():
-        # A script that asked for JSON reads stdout; the line above stays for cron's mail.
+    if json_requested() and not _reported[0]:
+        # A script that asked for JSON reads stdout; the line above stays for cron's mail. A
+        # command that already printed its JSON report (status --check) said it all there.
         print_json({"error": exc.message, "fix": exc.fix or None, "exit_code": int(exc.exit_code)})
     return typer.Exit(int(exc.exit_code))
 
@@ -78,6 +79,7 @@ def guarded(fn: Callable[[], T]) -> T:
     """Run a command body; FraErrors become one line on stderr and their exit code."""
     from fra.venues.base import VenueError
 
+    _reported[0] = False
     try:
         try:
             return fn()
@@ -163,7 +165,11 @@ def setup_logging(settings: Settings, verbose: bool = False) -> None:
 # -- output ----------------------------------------------------------------------------------
 
 
+_reported = [False]  # whether the running command printed its JSON (fail() then adds none)
+
+
 def print_json(data: Any) -> None:
+    _reported[0] = True
     sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
 
 
