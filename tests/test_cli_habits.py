@@ -205,3 +205,22 @@ def test_open_and_close_take_symbols_as_backtest_does(fra: Fra) -> None:
 def test_an_unknown_symbol_in_any_form_is_named(fra: Fra, args: list[str]) -> None:
     fra("resume")
     assert_refused(fra, args, ExitCode.BAD_INPUT, args[1].upper().replace("USDT", "/USDT"))
+
+
+def test_rank_says_when_its_snapshot_is_old(fra: Fra) -> None:
+    fra("scan")
+    fresh = fra("rank")
+    assert "old" not in fresh.stderr
+    late = fra.advance(hours=2, minutes=5)("rank")
+    assert "warning: the snapshot is 2h05m old" in late.stderr and "--refresh" in late.stderr
+    assert fra.json("rank")["snapshot_age_seconds"] == 2 * 3600 + 5 * 60
+
+
+def test_a_short_backtest_says_its_yearly_figures_mean_little(fra: Fra) -> None:
+    fra("history", "fetch", "--exchange", "sim", "--since", "2025-01-01", "--until", "2025-04-15",
+        "--symbols", "BTC/USDT:USDT")  # fmt: skip
+    args = ["backtest", "--exchange", "sim", "--symbols", "BTC/USDT:USDT"]
+    short = fra.json(*args, "--from", "2025-01-01", "--to", "2025-02-01")
+    assert any("31 days" in w and "not meaningful" in w for w in short["warnings"])
+    longer = fra.json(*args, "--from", "2025-01-01", "--to", "2025-04-15")
+    assert not any("not meaningful" in w for w in longer["warnings"])

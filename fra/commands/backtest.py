@@ -182,6 +182,11 @@ def backtest(
     guarded(body)
 
 
+DAY_MS = 86_400_000
+# Below about a season, one funding episode more or less swings a yearly rate by its multiple.
+MEANINGFUL_DAYS = 90
+
+
 def _single(
     s: Settings,
     exchange: str,
@@ -194,6 +199,13 @@ def _single(
     from fra.engine.backtest import backtest as replay
 
     report = replay(s, exchange, chosen, *period)
+    days = (period[1] - period[0]) / DAY_MS
+    if days < MEANINGFUL_DAYS:
+        report.warnings.append(
+            f"the period is {days:.0f} days: annualised figures (Net/yr, Vol/yr, Sharpe) over less"
+            f" than about {MEANINGFUL_DAYS} days are not meaningful; compare totals, or replay a"
+            " longer period"
+        )
     if chart is not None:
         _write_chart(chart, report, s)
     if as_json:

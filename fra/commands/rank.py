@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import typer
 
-from fra.commands.common import JsonOption, guarded, iso, money, pct, print_json, settings, ts
+from fra.commands.common import (
+    JsonOption,
+    age,
+    guarded,
+    iso,
+    money,
+    pct,
+    print_json,
+    settings,
+    ts,
+)
 from fra.commands.output import WideOption, emit, styled, table
 
 if TYPE_CHECKING:
     from fra.core.ranking import Advice
+
+
+# Older than this, and cycles (every few minutes under cron) have not been scanning.
+STALE_MS = 30 * 60_000
 
 
 def rank(
@@ -33,6 +48,14 @@ def rank(
             snap = latest_snapshot(app, refresh)
             ranked, advice, _ = ranking_with_advice(app, snap)
             label = app.venue_label
+            age_ms = max(app.now_ms() - snap.taken_ms, 0)
+        if age_ms > STALE_MS:
+            # Rates and books move by the minute: an old ranking is a picture of then, not now.
+            print(
+                f"warning: the snapshot is {age(snap.taken_ms, snap.taken_ms + age_ms)} old"
+                f" (taken {ts(snap.taken_ms)} UTC); `fra rank --refresh` scans first",
+                file=sys.stderr,
+            )
         rows = ranked[:top] if top else ranked
         horizon = s.strategy.min_holding_periods
         if as_json:
@@ -41,6 +64,7 @@ def rank(
                     "venue": label,
                     "snapshot_id": snap.id,
                     "taken_at": iso(snap.taken_ms),
+                    "snapshot_age_seconds": age_ms // 1000,
                     "holding_periods_8h": horizon,
                     "forecast_half_life_hours": s.strategy.forecast_half_life_hours,
                     "predicted_weight": s.strategy.predicted_weight,
