@@ -299,6 +299,23 @@ def _history(fra: Fra, symbol: str, price: Any) -> None:
     fra("history", "import", "b.csv")
 
 
+def _squeezed(fra: Fra, **env: str) -> Any:
+    """The replay of _history's squeeze: no costs but fees, never topped up, not resumed."""
+    return fra.json(
+        "backtest",
+        "--from",
+        "2023-01-01",
+        "--to",
+        "2023-01-21",
+        FRA_BACKTEST__SPREAD_BPS="0",
+        FRA_BACKTEST__SLIPPAGE_BPS="0",
+        FRA_BACKTEST__RESUME_AFTER_HOURS="10000",
+        FRA_STRATEGY__FORECAST_HALF_LIFE_HOURS="1",
+        FRA_RISK__TOPUP_CUSHION="0",
+        **env,
+    )
+
+
 @pytest.mark.parametrize(
     ("market", "symbol", "rate"),
     [
@@ -312,18 +329,7 @@ def test_replay_liquidates_where_the_brackets_say(
 ) -> None:
     # A 2000 USDT short at 3x (margin 2000/3), never topped up, and a 40 % squeeze on day 5.
     _history(fra, market, lambda i: 1000 if i < 15 else 1400)
-    report = fra.json(
-        "backtest",
-        "--from",
-        "2023-01-01",
-        "--to",
-        "2023-01-21",
-        FRA_BACKTEST__SPREAD_BPS="0",
-        FRA_BACKTEST__SLIPPAGE_BPS="0",
-        FRA_BACKTEST__RESUME_AFTER_HOURS="10000",
-        FRA_STRATEGY__FORECAST_HALF_LIFE_HOURS="1",
-        FRA_RISK__TOPUP_CUSHION="0",
-    )
+    report = _squeezed(fra)
     assert any(f"{symbol}: short liquidated" in e for e in report["events"])
     [trade] = report["per_symbol"]
     # Live fra sells the spot a cycle later, at the price where the ratio reached 1:
@@ -337,19 +343,7 @@ def test_replay_liquidates_where_the_brackets_say(
 
 def test_replay_keeps_a_flat_rate_when_one_is_set(fra: Fra) -> None:
     _history(fra, "ETHUSDT", lambda i: 1000 if i < 15 else 1400)
-    report = fra.json(
-        "backtest",
-        "--from",
-        "2023-01-01",
-        "--to",
-        "2023-01-21",
-        FRA_BACKTEST__SPREAD_BPS="0",
-        FRA_BACKTEST__SLIPPAGE_BPS="0",
-        FRA_BACKTEST__RESUME_AFTER_HOURS="10000",
-        FRA_STRATEGY__FORECAST_HALF_LIFE_HOURS="1",
-        FRA_BACKTEST__MAINTENANCE_MARGIN_RATE="0.02",
-        FRA_RISK__TOPUP_CUSHION="0",
-    )
+    report = _squeezed(fra, FRA_BACKTEST__MAINTENANCE_MARGIN_RATE="0.02")
     [trade] = report["per_symbol"]
     liquidation = (1000 + 1000 / 3) / 1.02
     assert trade["fees"] == pytest.approx(2000 * 0.0015 + 2 * liquidation * 0.001)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -111,6 +112,23 @@ def dead_port() -> int:
 
 def notifying(fra: Fra, *urls: str, **env: str) -> Fra:
     return fra.set(FRA_NOTIFY__URLS=list(urls), FRA_STRATEGY__SYMBOLS=[ETH], **env)
+
+
+@contextmanager
+def on_emulator(fra: Fra, receiver: Receiver, **env: str) -> Iterator[BinanceEmulator]:
+    """The Binance emulator from T0 with ETH's funding hot, fra pointed at it and notifying."""
+    clock = EmulatorClock.running_from(int(T0.timestamp() * 1000))
+    with BinanceEmulator(clock=clock, shocks=[parse_shock(HOT)]) as emu:
+        notifying(
+            fra,
+            receiver.url(),
+            FRA_VENUE="binance",
+            FRA_VENUE_URL=emu.url,
+            FRA_VENUE_RETRIES="0",
+            FRA_VENUE_TIMEOUT_SECONDS="2",
+            **env,
+        )
+        yield emu
 
 
 def deliveries(fra: Fra) -> list[tuple[str, str, int]]:
@@ -281,17 +299,7 @@ def test_a_service_apprise_does_not_know_fails_the_delivery_not_the_cycle(fra: F
 
 
 def test_a_failing_cycle_is_said_once_and_its_end_too(fra: Fra, receiver: Receiver) -> None:
-    clock = EmulatorClock.running_from(int(T0.timestamp() * 1000))
-    with BinanceEmulator(clock=clock, shocks=[parse_shock(HOT)]) as emu:
-        notifying(
-            fra,
-            receiver.url(),
-            FRA_VENUE="binance",
-            FRA_VENUE_URL=emu.url,
-            FRA_VENUE_RETRIES="0",
-            FRA_VENUE_TIMEOUT_SECONDS="2",
-            FRA_NOTIFY__HEARTBEAT_URL=receiver.heartbeat,
-        )
+    with on_emulator(fra, receiver, FRA_NOTIFY__HEARTBEAT_URL=receiver.heartbeat) as emu:
         fra("run-cycle")
         assert receiver.pings == ["/ping"]
         receiver.take()
@@ -518,22 +526,16 @@ def test_a_cycle_without_notifications_does_not_load_apprise(fra: Fra) -> None:
 def test_a_close_the_venue_cannot_finish_and_untracked_positions_are_said_once(
     fra: Fra, receiver: Receiver
 ) -> None:
-    clock = EmulatorClock.running_from(int(T0.timestamp() * 1000))
-    with BinanceEmulator(clock=clock, shocks=[parse_shock(HOT)]) as emu:
-        notifying(
-            fra,
-            receiver.url(),
-            FRA_VENUE="binance",
-            FRA_VENUE_URL=emu.url,
-            FRA_VENUE_RETRIES="0",
-            FRA_VENUE_TIMEOUT_SECONDS="2",
-            FRA_MARKETS_TTL_MINUTES="0",
-            FRA_MODE="live",
-            FRA_LIVE__CONFIRM="true",
-            FRA_API_KEY=DEFAULT_API_KEY,
-            FRA_API_SECRET=DEFAULT_SECRET,
-            FRA_RISK__MAX_POSITION_USD="1000",
-        )
+    with on_emulator(
+        fra,
+        receiver,
+        FRA_MARKETS_TTL_MINUTES="0",
+        FRA_MODE="live",
+        FRA_LIVE__CONFIRM="true",
+        FRA_API_KEY=DEFAULT_API_KEY,
+        FRA_API_SECRET=DEFAULT_SECRET,
+        FRA_RISK__MAX_POSITION_USD="1000",
+    ) as emu:
         fra("run-cycle")
         assert receiver.take() == [f"opened {ETH}"]
         emu.delist(ETH, remove=True)
