@@ -229,7 +229,9 @@ class PaperExecutor:
             need = ZERO
         else:
             need = filled * price * (Decimal(1) / self.leverage + market.taker_fee)
-        if need > cash:
+        # A reduce-only buy-back needs no cash: negative funding paid out of a fully deployed
+        # account can leave the wallet below zero, and that must never keep a short open.
+        if need > 0 and need > cash:
             return ZERO, f"insufficient {market.quote} balance"
         return amount, ""
 
