@@ -44,11 +44,15 @@ def wall_ms() -> int:
 
 
 def sim_clock(settings: Settings, anchor_ms: int) -> Callable[[], int]:
-    """The simulated market's clock: pinned, real time, or real time sped up from `anchor_ms`."""
+    """The simulated market's clock: pinned, real time, or real time sped up from `anchor_ms`
+    (the state file's creation). Pinned and sped up, it starts at the pinned time at
+    `anchor_ms`: a demo then shows the same market whatever the time of day it is run."""
+    speed = settings.sim.speedup
     if settings.sim.now is not None:
         pinned = int(settings.sim.now.timestamp() * 1000)
-        return lambda: pinned
-    speed = settings.sim.speedup
+        if speed == 1:
+            return lambda: pinned
+        return lambda: pinned + int((wall_ms() - anchor_ms) * speed)
     if speed == 1:
         return wall_ms
     return lambda: anchor_ms + int((wall_ms() - anchor_ms) * speed)
@@ -90,7 +94,13 @@ class App:
         if not self.settings.simulated:
             return wall_ms
         clock = sim_clock(self.settings, self.store.created_ms)
-        _check_sim_clock(clock(), self.store.latest_ms(), self.settings)
+        now = clock()
+        _check_sim_clock(now, self.store.latest_ms(), self.settings)
+        if self.settings.sim.speedup != 1:
+            # Sped up, a millisecond is seconds of market: the clock stands still for the
+            # command (each of `fra loop`'s cycles), as a pinned one does, so that orders fill
+            # at the prices the cycle decided on.
+            return lambda: now
         return clock
 
     @cached_property

@@ -694,3 +694,21 @@ def test_funding_noise_setting_reaches_every_simulated_market(
     for noise, same in ((0.6, True), (0.0, False)):
         history = noisy(noise).funding_history(BTC_PERP, since - 1, until)
         assert (got == [(s.time_ms, s.rate) for s in history]) is same
+
+
+def test_a_pinned_clock_sped_up_starts_at_the_pin_and_runs(fra) -> None:
+    """FRA_SIM__NOW with FRA_SIM__SPEEDUP: the market starts at the pinned time when the state
+    file is created and runs sped up from there, so a demo shows the same market whatever the
+    time of day; within one command the clock stands still."""
+    import time
+
+    fra.set(FRA_SIM__SPEEDUP="3600")
+    fra("run-cycle")
+    first = fra.query("SELECT started_ms, finished_ms FROM cycles")[0]
+    assert first[0] == first[1], "the clock stands still within a command"
+    pinned = int(fra.now.timestamp() * 1000)
+    assert pinned <= first[0] < pinned + 24 * HOUR_MS
+    time.sleep(0.5)  # half a second of wall time is half an hour of market
+    fra("run-cycle")
+    second = fra.query("SELECT started_ms FROM cycles WHERE id = 2")[0][0]
+    assert second >= first[0] + HOUR_MS // 2
