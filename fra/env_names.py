@@ -8,6 +8,7 @@ the closest real name.
 
 from __future__ import annotations
 
+import json
 import os
 import typing
 from collections.abc import Mapping
@@ -93,6 +94,76 @@ def unknown_names(
     return found
 
 
+def value_sources(
+    flags: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    env_file: Path = Path(".env"),
+) -> dict[str, str]:
+    """Where each setting's value comes from: `flag (--venue)`, `environment`, `.env` or
+    `default`, for every FRA_* name that holds a value (not a group's own name). `flags`: the
+    FRA_* names the command line set, each with its flag.
+
+    The order is pydantic-settings': flags over the environment over the .env file over the
+    defaults. Sources merge key by key, so that FRA_RISK='{"leverage": 5}' in the environment
+    and FRA_RISK__MAX_POSITIONS in .env both apply: each value is looked up on its own, by its
+    own name or as a key of its group's JSON object, in each source in turn.
+    """
+    environ = os.environ if environ is None else environ
+    layers: list[tuple[str, Mapping[str, str | None]]] = [
+        ("environment", {k.upper(): v for k, v in environ.items()})
+    ]
+    if env_file.is_file():
+        layers.append((".env", {k.upper(): v for k, v in _env_file_values(env_file).items()}))
+    out: dict[str, str] = {}
+    for path in _leaves():
+        name = PREFIX + NESTED.join(path).upper()
+        if flags and name in flags:
+            out[name] = f"flag ({flags[name]})"
+            continue
+        out[name] = next((src for src, values in layers if _sets(values, path)), "default")
+    return out
+
+
+def _leaves(model: type[BaseModel] | None = None) -> list[tuple[str, ...]]:
+    """The field path of every setting that holds a value: ("risk", "leverage")."""
+    if model is None:
+        from fra.settings import Settings
+
+        model = Settings
+    out: list[tuple[str, ...]] = []
+    for field_name, field in model.model_fields.items():
+        group = _model_in(field.annotation)
+        if group is None:
+            out.append((field_name,))
+        else:
+            out += [(field_name, *rest) for rest in _leaves(group)]
+    return out
+
+
+def _sets(values: Mapping[str, str | None], path: tuple[str, ...]) -> bool:
+    """Whether one source (names upper-cased) sets the value at `path`; a bare name in .env
+    (no `=`) sets it too, to nothing, as pydantic-settings reads it."""
+    if PREFIX + NESTED.join(path).upper() in values:
+        return True
+    for cut in range(1, len(path)):
+        raw = values.get(PREFIX + NESTED.join(path[:cut]).upper())
+        if raw is None:
+            continue
+        try:
+            data: Any = json.loads(raw)
+        except ValueError:
+            continue  # not JSON: reading the settings refuses it with its own message
+        for key in path[cut:]:
+            # pydantic-settings matches a group's keys case-insensitively, as it does names.
+            keys = {str(k).lower(): k for k in data} if isinstance(data, dict) else {}
+            if key not in keys:
+                break
+            data = data[keys[key]]
+        else:
+            return True
+    return False
+
+
 def closest(name: str, known: Mapping[str, bool]) -> str | None:
     import difflib
 
@@ -108,12 +179,16 @@ def describe(unknown: Unknown) -> str:
 
 
 def _env_file_names(path: Path) -> list[str]:
+    return [name for name in _env_file_values(path) if name]
+
+
+def _env_file_values(path: Path) -> dict[str, str | None]:
     from dotenv import dotenv_values
 
     try:
-        return [name for name in dotenv_values(path) if name]
+        return dict(dotenv_values(path))
     except (OSError, UnicodeDecodeError):
-        return []  # reading it for settings fails with its own message
+        return {}  # reading it for settings fails with its own message
 
 
 def _model_in(annotation: object) -> type[BaseModel] | None:

@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[list[str], set[str]]] = {
     "positions": (["positions"], {"ID", "Perpetual", "State", "Funding", "Net P&L", "Reason"}),
     "margin-check": (["margin-check"], {"ID", "Perpetual", "Ratio", "Level"}),
     "doctor": (["doctor"], {"Check", "Status", "Detail", "Fix"}),
-    "config": (["config"], {"Variable", "Value"}),
+    "config": (["config"], {"File", "Path", "Variable", "Value", "Source"}),
     "notify log": (["notify", "log"], {"Id", "Time (UTC)", "Level", "Title", "Delivery"}),
     "history list": (["history", "list"], {"Symbol", "Kind", "From", "To"}),
     "backtest": (
