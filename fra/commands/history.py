@@ -39,33 +39,102 @@ def import_(
     """Import funding rates or OHLCV bars. Formats: exchange,symbol,funding_time_ms,
     funding_rate[,interval_hours,mark_price]; exchange,symbol,market,open_time_ms,open,high,
     low,close,volume; Binance's archive calc_time,funding_interval_hours,last_funding_rate.
-    Importing the same file again changes nothing."""
+    Importing the same file again changes nothing; a file that contradicts stored rows is
+    refused, naming how many, unless --replace. On a terminal, progress shows on stderr."""
 
     def body() -> None:
+        import sys
+
         from fra.engine.history import import_file
 
         s = settings(ctx)
-        done = import_file(s.history_path, file, exchange=exchange, symbol=symbol, replace=replace)
+        # Progress goes to stderr, on a terminal only: stdout is the summary, which a script
+        # may read, and a log file or cron mail would fill with redrawn bars.
+        with _ImportReporter(file.name, shown=not as_json and sys.stderr.isatty()) as reporter:
+            done = import_file(
+                s.history_path,
+                file,
+                exchange=exchange,
+                symbol=symbol,
+                replace=replace,
+                progress=reporter,
+            )
+        a = done.added
         summary = {
             "file": str(file),
             "format": done.format,
             "rows": done.rows,
             "symbols": list(done.symbols),
-            **done.added._asdict(),
+            **a._asdict(),
+            "already_stored": a.already_stored,
             "history_db": str(s.history_path),
         }
         if as_json:
             print_json(summary)
             return
-        a = done.added
         shown = ", ".join(done.symbols[:6]) + (" ..." if len(done.symbols) > 6 else "")
+        overlap = (
+            f" ({a.unchanged} identical, {a.completed} completed, {a.replaced} replaced)"
+            if a.already_stored
+            else ""
+        )
         print(
             f"{file.name}: {done.rows} {done.format} rows for {len(done.symbols)} symbol(s)"
-            f" ({shown}): {a.new} new, {a.completed} completed, {a.replaced} replaced,"
-            f" {a.unchanged} already stored -> {s.history_path}"
+            f" ({shown}): {a.new} new, {a.already_stored} already stored{overlap}"
+            f" -> {s.history_path}"
         )
 
     guarded(body)
+
+
+class _ImportReporter:
+    """A transient progress bar while a file is read and stored; nothing unless `shown`."""
+
+    def __init__(self, name: str, *, shown: bool) -> None:
+        from fra.core.text import escaped
+
+        self.name = escaped(name)
+        self.bar: Any = None
+        self.task: Any = None
+        if shown:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+            self.bar = Progress(
+                # The file's name is shown as it is: data[1].csv is no rich markup.
+                TextColumn("{task.description}", markup=False),
+                BarColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[rows]:,} rows"),
+                console=Console(stderr=True),
+                transient=True,
+            )
+
+    def __enter__(self) -> _ImportReporter:
+        if self.bar is not None:
+            self.bar.start()
+            self.task = self.bar.add_task(f"reading {self.name}", total=1.0, rows=0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def reading(self, rows: int, fraction: float) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=fraction, rows=rows, refresh=True)
+
+    def storing(self, rows: int) -> None:
+        if self.bar is not None:
+            # Merging and writing is one transaction with no steps to count: the bar stays
+            # full (the file is read) while it runs.
+            self.bar.update(
+                self.task,
+                description=f"storing {self.name}",
+                completed=1.0,
+                rows=rows,
+                refresh=True,
+            )
 
 
 @app.command("fetch")

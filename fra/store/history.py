@@ -51,8 +51,13 @@ def m001_history(db: Database) -> None:
 class Added(NamedTuple):
     new: int
     completed: int  # stored rows a new source filled in (a mark price, an interval)
-    replaced: int
-    unchanged: int
+    replaced: int  # stored rows the new ones contradicted, overwritten (only with replace)
+    unchanged: int  # stored rows the new ones repeated exactly
+
+    @property
+    def already_stored(self) -> int:
+        """New rows for a settlement or bar history.db held before, whatever became of it."""
+        return self.completed + self.replaced + self.unchanged
 
 
 class Coverage(NamedTuple):
@@ -90,6 +95,7 @@ class HistoryStore:
         """Store settlements in one transaction. A stored settlement with another rate is an
         error (nothing is written) unless `replace`."""
         new = completed = replaced = unchanged = 0
+        first = ""  # the first row that contradicts a stored one
         with transaction(self.conn):
             stored = self._stored_funding(records)
             writes = []
@@ -104,18 +110,19 @@ class HistoryStore:
                     unchanged += 1
                     continue
                 if merged is None:
-                    if not replace:
-                        raise HistoryError(
+                    if not replace and not first:
+                        first = (
                             f"{r.symbol} at {r.time_ms}: stored rate {old.rate}"
                             f" (interval {old.interval_hours}, mark {old.mark_price}) differs"
-                            f" from the new {r.rate} ({r.interval_hours}, {r.mark_price})",
-                            "give --replace to overwrite stored rows with the file's",
+                            f" from the new {r.rate} ({r.interval_hours}, {r.mark_price})"
                         )
                     replaced += 1
                     writes.append(r)
                 else:
                     completed += 1
                     writes.append(merged)
+            if replaced and not replace:
+                raise _contradicted(replaced, first)
             self.conn.executemany(
                 "INSERT OR REPLACE INTO funding VALUES (?,?,?,?,?,?)",
                 (
@@ -134,6 +141,7 @@ class HistoryStore:
 
     def add_bars(self, bars: Sequence[Bar], *, replace: bool = False) -> Added:
         new = replaced = unchanged = 0
+        first = ""  # the first row that contradicts a stored one
         with transaction(self.conn):
             stored = self._stored_bars(bars)
             writes = []
@@ -144,15 +152,16 @@ class HistoryStore:
                 elif old == b:
                     unchanged += 1
                     continue
-                elif not replace:
-                    raise HistoryError(
-                        f"{b.symbol} bar at {b.open_time_ms}: stored {tuple(old[3:])} differs"
-                        f" from the new {tuple(b[3:])}",
-                        "give --replace to overwrite stored rows with the file's",
-                    )
                 else:
+                    if not replace and not first:
+                        first = (
+                            f"{b.symbol} bar at {b.open_time_ms}: stored {tuple(old[3:])} differs"
+                            f" from the new {tuple(b[3:])}"
+                        )
                     replaced += 1
                 writes.append(b)
+            if replaced and not replace:
+                raise _contradicted(replaced, first)
             self.conn.executemany(
                 "INSERT OR REPLACE INTO bars VALUES (?,?,?,?,?,?,?,?)",
                 ((b[0], b[1], b[2], *(str(v) for v in b[3:])) for b in writes),
@@ -251,6 +260,16 @@ class HistoryStore:
             for row in self.conn.execute(sql, (exchange,) if exchange else ()):
                 out.append(Coverage(row[0], row[1], kind, row[2], row[3], row[4]))
         return out
+
+
+def _contradicted(count: int, first: str) -> HistoryError:
+    """All of the rows that contradict stored ones are counted, not just the first: how many
+    --replace would overwrite is what decides whether to give it."""
+    what = "1 row differs" if count == 1 else f"{count} rows differ"
+    return HistoryError(
+        f"{what} from stored ones; the first: {first}",
+        f"give --replace to overwrite {'it' if count == 1 else 'them'} with the file's",
+    )
 
 
 def _spans(keys: Iterable[tuple[str, str, int]]) -> list[tuple[str, str, int, int]]:
