@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
+from typer import _click as click
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+from typer.core import TyperCommand, TyperGroup
 
 from fra.commands import (
     adopt,
@@ -33,6 +37,77 @@ from fra.commands.common import Options
 # `-h` too; subcommands' contexts inherit it from the root's.
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
+
+def _without_flag_metavars(params: list[Any]) -> list[Any]:
+    # Typer's help shows `--json <bool>` as if the flag took a value: a flag shows none.
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class FraCommand(TyperCommand):
+    def get_params(self, ctx: click.Context) -> list[Any]:
+        return _without_flag_metavars(super().get_params(ctx))
+
+
+class FraGroup(TyperGroup):
+    """The root (and each command group): flags without metavars in help, and click's own
+    usage errors (an unknown option, a missing argument) said as fra says its errors."""
+
+    def get_params(self, ctx: click.Context) -> list[Any]:
+        return _without_flag_metavars(super().get_params(ctx))
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        given = list(args)
+        try:
+            ctx = super().make_context(info_name, args, parent=parent, **extra)
+        except UsageError as exc:
+            raise usage_error(exc, given) from None
+        ctx.meta.setdefault(_ARGS, given)
+        return ctx
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # A command's options are parsed in here, under the group that names it.
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            # Some parse errors carry no context; the command being parsed is this one's.
+            name = ctx.invoked_subcommand
+            path = ctx.command_path + (f" {name}" if name else "")
+            raise usage_error(exc, ctx.meta.get(_ARGS, []), path) from None
+
+
+_ARGS = "fra.args"  # the arguments as given, kept where a usage error can read them
+
+
+def usage_error(exc: UsageError, args: list[str], path: str = "fra") -> Exception:
+    """Print a usage error as one line naming the help to read (and, when --json is among
+    the arguments, as fra's JSON error on stdout too); the exit that follows keeps its code."""
+    import json
+
+    from fra.core.text import escaped
+
+    if isinstance(exc, NoArgsIsHelpError):
+        return exc  # `fra` alone: the help, as asked
+    where = exc.ctx.command_path if exc.ctx is not None else path
+    message = exc.format_message().strip().rstrip(".")
+    if message[:1].isupper() and message[1:2].islower():
+        message = message[0].lower() + message[1:]
+    fix = f"see `{where} -h`"
+    print(f"error: {escaped(message)}; {fix}", file=sys.stderr)
+    options = args[: args.index("--")] if "--" in args else args  # after `--`, values
+    if "--json" in options:
+        print(json.dumps({"error": message, "fix": fix, "exit_code": exc.exit_code}, indent=2))
+    return typer.Exit(exc.exit_code)
+
+
 app = typer.Typer(
     name="fra",
     help="Funding-rate arbitrage: buy spot, short the perpetual, collect funding.",
@@ -40,6 +115,7 @@ app = typer.Typer(
     add_completion=True,
     pretty_exceptions_enable=False,
     context_settings=CONTEXT,
+    cls=FraGroup,
 )
 
 
@@ -88,8 +164,8 @@ app.command("loop")(loop.loop)
 app.command("install-timer")(install_timer.install_timer)
 app.command("serve")(serve.serve)
 app.command("metrics")(metrics.metrics)
-app.add_typer(history.app, name="history")
-app.add_typer(notify.app, name="notify")
+app.add_typer(history.app, name="history", cls=FraGroup)
+app.add_typer(notify.app, name="notify", cls=FraGroup)
 app.command("backtest")(backtest.backtest)
 
 
@@ -99,6 +175,8 @@ def _with_help(typer_app: typer.Typer, prefix: str = "") -> None:
     from fra.commands.help_text import epilog, one_paragraph
 
     for command in typer_app.registered_commands:
+        if command.cls in (None, TyperCommand):  # typer's default: a cls of its own stays
+            command.cls = FraCommand
         command.epilog = command.epilog or epilog(prefix + (command.name or ""))
         command.short_help = command.short_help or one_paragraph(command.callback.__doc__)
     for group in typer_app.registered_groups:
@@ -139,6 +217,7 @@ def app_for(args: list[str]) -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
         context_settings=CONTEXT,
+        cls=FraGroup,
     )
     lean.registered_callback = app.registered_callback
     lean.registered_commands = chosen

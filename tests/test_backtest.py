@@ -129,7 +129,7 @@ def test_a_squeeze_liquidates_the_short_and_halts_like_live(flat: Fra) -> None:
     assert report["strategy"]["trades"] == 1
     # The baseline's ETH short was liquidated too (no stops there), and entered again.
     assert (
-        "hold all: 1 short(s) liquidated between two settlements, entered again at the next"
+        "hold all: 1 short liquidated between two settlements, entered again at the next"
         in (report["warnings"])
     )
     assert report["baselines"]["hold all"]["trades"] == 3  # BTC, ETH, ETH again

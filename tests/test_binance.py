@@ -313,7 +313,7 @@ def test_live_liquidation_is_recorded_the_spot_sold_and_everything_stops(fra: Fr
         assert short > 0
         emu.clock.advance(3 * HOUR_MS)
         out = live("run-cycle", code=ExitCode.MARGIN_CRITICAL).stdout
-        assert "HALTED (the venue liquidated the short on ETH/USDT:USDT)" in out
+        assert "EMERGENCY STOP (the venue liquidated the short on ETH/USDT:USDT)" in out
         [pos] = live.json("positions")
         assert (
             pos["state"] == "closed" and pos["close_reason"] == "perp leg liquidated by the venue"

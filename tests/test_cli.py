@@ -135,8 +135,12 @@ def test_logs_json_lines_to_a_file_and_warnings_to_the_terminal(fra: Fra) -> Non
     assert {"ts", "level", "logger", "msg"} <= set(lines[0])
     assert any(r["msg"].startswith("opened position 1 ETH/USDT:USDT") for r in lines)
     assert all(r["level"] in {"info", "warning", "error"} for r in lines)
-    err = fra("emergency-stop", "--reason", "drill").stderr
-    assert "ERROR EMERGENCY STOP: drill" in err  # people see it on the terminal too
+    stop = fra("emergency-stop", "--reason", "drill")
+    # A stop a person asked for is no error: the command says HALTED, the log file keeps it.
+    assert "HALTED: drill" in stop.stdout and "ERROR" not in stop.stderr
+    logged = (fra.workdir / "state.db.log.jsonl").read_text().splitlines()
+    [requested] = [json.loads(x) for x in logged if "emergency stop requested" in x]
+    assert (requested["level"], requested["msg"]) == ("warning", "emergency stop requested: drill")
 
 
 def test_a_terminal_gets_the_same_table_in_colour(fra: Fra) -> None:

@@ -122,7 +122,7 @@ def test_critical_margin_stops_everything_until_resume(fra: Fra) -> None:
     fra("run-cycle")
     fra.advance(hours=3)
     out = fra("run-cycle", code=8).stdout
-    assert "HALTED" in out
+    assert "EMERGENCY STOP (critical margin ratio" in out
     status = fra.json("status")
     assert status["halted"] is True and "critical margin" in status["halt_reason"]
     assert status["positions"] == []
@@ -183,7 +183,7 @@ def test_a_liquidated_short_is_recorded_and_everything_stops(fra: Fra) -> None:
     fra("run-cycle")
     fra.advance(hours=3)
     out = fra("run-cycle", code=8).stdout
-    assert "HALTED (the venue liquidated the short on ETH/USDT:USDT)" in out
+    assert "EMERGENCY STOP (the venue liquidated the short on ETH/USDT:USDT)" in out
     [pos] = fra.json("positions")
     assert pos["state"] == "closed" and pos["close_reason"] == "perp leg liquidated by the venue"
     [(state, side)] = fra.query("SELECT state, side FROM orders WHERE purpose = 'liquidation'")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from fra.commands.common import JsonOption, day_ms, guarded, iso, print_json, settings
+from fra.commands.common import JsonOption, day_ms, guarded, iso, plural, print_json, settings
 from fra.commands.output import WideOption
 
 if TYPE_CHECKING:
@@ -229,7 +229,7 @@ def _single(
     rows = [("strategy", report.strategy), *report.baselines.items()]
     out = table(
         f"Backtest {report.exchange} {_date(report.since_ms)} .. {_date(report.until_ms)},"
-        f" {len(report.symbols)} symbols (capital {s.backtest.capital:,} USDT)",
+        f" {plural(len(report.symbols), 'symbol')} (capital {s.backtest.capital:,} USDT)",
         ["", *FIGURES],
         [[name, *_cells(f)] for name, f in rows],
         left={""},
@@ -249,7 +249,7 @@ def _single(
     for event in report.events[:20]:
         out.append(line(f"event: {event}"))
     if len(report.events) > 20:
-        out.append(line(f"... and {len(report.events) - 20} more events (--json)"))
+        out.append(line(f"... and {plural(len(report.events) - 20, 'more event')} (--json)"))
     out += _notes(report.warnings)
     if chart is not None:
         out.append(line(f"chart: {chart}"))
@@ -270,8 +270,8 @@ def _write_chart(path: Path, report: Report, s: Settings) -> None:
     rows = [("strategy", report.strategy), *report.baselines.items()]
     page = backtest_html(
         f"Backtest {report.exchange} {_date(report.since_ms)} .. {_date(report.until_ms)}",
-        f"{len(report.symbols)} symbols, capital {s.backtest.capital:,} USDT, the settings in"
-        " force; baselines hold their share of the equity the whole period",
+        f"{plural(len(report.symbols), 'symbol')}, capital {s.backtest.capital:,} USDT, the"
+        " settings in force; baselines hold their share of the equity the whole period",
         {
             name: [(p.time_ms, float(p.equity)) for p in result.points]
             for name, result in report.results.items()
@@ -379,7 +379,8 @@ def _sweep(
         return "chosen" if i == 0 else ""
 
     out = table(
-        f"Sweep {exchange} {spans}: {len(result.rows)} combinations. Chosen: the best {first}"
+        f"Sweep {exchange} {spans}: {plural(len(result.rows), 'combination')}. Chosen: the best"
+        f" {first}"
         f" return whose {first} drawdown is no worse than the baseline's ({_pc(bar)})",
         ["", *columns],
         [

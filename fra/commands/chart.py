@@ -392,8 +392,9 @@ def _funding(
         notes.append(f"Each point is the mean over {width / DAY:.1f} days.")
     if others:
         notes.append(
-            f"The {len(fund)} symbols held longest, and the other {len(others)} as one grey"
-            f" line, the mean of their rates: {', '.join(s.split(':')[0] for s in others)}."
+            f"The {len(fund)} symbol{'s' * (len(fund) != 1)} held longest, and the other"
+            f" {len(others)} as one grey line, the mean of their rates:"
+            f" {', '.join(s.split(':')[0] for s in others)}."
         )
     if vals and (vals[0] < ticks[0] or vals[-1] > ticks[-1]):
         notes.append(

@@ -219,6 +219,11 @@ def age(ms_from: int | None, ms_to: int) -> str:
     return f"{hours}h{mins:02d}m"
 
 
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """`n` and the noun in the number it takes: "1 position", "2 positions", "0 positions"."""
+    return f"{n} {noun if n == 1 else many or noun + 's'}"
+
+
 def pct(value: Decimal | None, places: int = 4) -> str:
     return "-" if value is None else f"{value * 100:.{places}f}%"
 
@@ -242,7 +247,8 @@ def raise_if_incomplete(positions: list[Any]) -> None:
     if stuck:
         ids = ", ".join(str(p.id) for p in stuck)
         raise VenueFailure(
-            f"position(s) {ids} could not be closed completely (see `fra positions`)",
+            f"position{'s' * (len(stuck) != 1)} {ids} could not be closed completely"
+            " (see `fra positions`)",
             "the next `fra run-cycle` retries the close",
         )
 

@@ -39,7 +39,7 @@ def emergency_stop(
         setup_logging(s)
         with open_app(s) as app:
             # The halt is one committed write: even a cycle running now will not open after it.
-            halt(app, said)
+            halt(app, said, requested=True)
             if not as_json:
                 print(f"HALTED: {said}", flush=True)
         with cycle_lock(s, EMERGENCY_LOCK_WAIT), open_app(s) as app, deferred_signals(app.stop):

@@ -100,7 +100,8 @@ def loop(
         import sys
 
         from fra.app import open_app
-        from fra.commands.common import cycle_lock, setup_logging
+        from fra.commands.common import cycle_lock, plural, setup_logging
+        from fra.commands.render import cycle_outcome
         from fra.core.positions import HELD_STATES
         from fra.engine.cycle import run_cycle
         from fra.engine.safety import close_all_held, emergency_stop
@@ -123,7 +124,7 @@ def loop(
 
         def emergency() -> None:
             with cycle_lock(s, 120), open_app(s) as app:
-                emergency_stop(app, "SIGUSR1 received by fra loop")
+                emergency_stop(app, "SIGUSR1 received by fra loop", requested=True)
             say(
                 "EMERGENCY STOP (SIGUSR1): positions closed, opening halted",
                 event="emergency_stop",
@@ -159,11 +160,14 @@ def loop(
                         app.stop = sig.flag
                         report = run_cycle(app)
                         now = app.now_ms()
-                    last = (
-                        f"cycle {report.cycle_id} at {ts(now)} UTC: {report.outcome},"
-                        f" {report.funding_payments} funding payments, opened"
-                        f" {len(report.opened)}, closed {len(report.closed)}"
-                    )
+                    done = [
+                        f"settled {plural(report.funding_payments, 'funding payment')}",
+                        f"closed {plural(len(report.closed), 'position')}",
+                    ]
+                    if report.halted is None:  # else the outcome says it opened nothing
+                        done.append(f"opened {plural(len(report.opened), 'position')}")
+                    said = cycle_outcome(report.outcome, report.halted)
+                    last = f"cycle {report.cycle_id} at {ts(now)} UTC: {said}; {', '.join(done)}"
                     say(
                         last,
                         event="cycle",

@@ -10,6 +10,7 @@ from fra.commands.common import (
     guarded,
     money,
     pct,
+    plural,
     price,
     print_json,
     settings,
@@ -88,8 +89,8 @@ def margin_check(ctx: typer.Context, as_json: bool = JsonOption, wide: bool = Wi
             emit(table(title, [*columns, "Level"], cells, left, drop=drop), wide)
             if report.stopped:
                 print(
-                    f"EMERGENCY STOP: closed {len(report.stopped)} positions; run `fra resume`"
-                    " once it is safe to trade again"
+                    f"EMERGENCY STOP: closed {plural(len(report.stopped), 'position')};"
+                    " run `fra resume` once it is safe to trade again"
                 )
         exit_with(code)
 

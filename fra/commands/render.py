@@ -7,7 +7,7 @@ from typing import Any
 from fra.commands.common import age, iso, money, price, ts
 from fra.commands.output import Line, styled, table
 from fra.core.models import Snapshot
-from fra.core.positions import Position
+from fra.core.positions import Pnl, Position, PositionState
 from fra.core.valuation import valued_pnl
 
 
@@ -77,12 +77,17 @@ def positions_table(title: str, rows: list[dict[str, Any]], closed: bool) -> lis
     return table(title, columns, cells, left, drop=drop, wrap={"Reason"})
 
 
-def describe(p: Position) -> str:
-    """One line about a position after it was opened or closed."""
-    pnl = p.pnl(
+def _exit_pnl(p: Position) -> Pnl:
+    # What is left (dust) valued at the prices it was sold at, not at entry.
+    return p.pnl(
         p.spot.sell_proceeds / p.spot.sold if p.spot.sold else None,
         p.perp.buy_cost / p.perp.bought if p.perp.bought else None,
     )
+
+
+def describe(p: Position) -> str:
+    """One line about a position after it was opened or closed."""
+    pnl = _exit_pnl(p)
     if p.state.value == "open":
         return (
             f"position {p.id} open: {p.perp_symbol} short {p.perp_short} @ "
@@ -94,3 +99,45 @@ def describe(p: Position) -> str:
         f" ({p.close_reason}): funding {money(pnl.funding, 4)}, fees {money(pnl.fees, 4)},"
         f" net {money(pnl.net, 4)}"
     )
+
+
+def cycle_line(p: Position, opening: bool) -> str:
+    """What a cycle did to a position, for a person: `opening` for one it tried to open."""
+    where = f"position {p.id}: {p.perp_symbol}"
+    if p.state is PositionState.OPEN:
+        return f"opened {where}, {p.perp_short} {p.base} ({money(p.notional)} {p.quote})"
+    if p.state is PositionState.OPENING:
+        return (
+            f"{where} is still opening ({p.note or 'legs pending'});"
+            " the next cycle finishes or unwinds it"
+        )
+    if p.state is PositionState.CLOSING:
+        return f"{where} is not fully closed ({p.close_reason}): {p.note or 'legs pending'}"
+    if p.state is PositionState.FAILED:
+        return f"could not open {where} ({p.close_reason}): nothing filled"
+    net = money(_exit_pnl(p).net)
+    if opening:
+        return f"could not open {where} ({p.close_reason}): what filled was sold back, net {net}"
+    verb = "unwound" if p.state is PositionState.UNWOUND else "closed"
+    return f"{verb} {where} ({p.close_reason}), net {net}"
+
+
+# A cycle's stored outcome, in words; the stored values stay what scripts read.
+OUTCOME_WORDS = {
+    "alert": "margin alert",
+    "critical": "margin critical",
+    "incomplete": "incomplete (a close left a leg)",
+    "untracked": "the exchange holds positions fra's books do not explain",
+    "killed": "killed before it finished",
+}
+
+
+def cycle_outcome(outcome: str, halted: str | None) -> str:
+    """How a cycle ended, a halt first: "ok" would hide that cycles open nothing while halted.
+    A halt this cycle's margin check set (margin critical, a liquidation) stays loud."""
+    said = OUTCOME_WORDS.get(outcome, outcome)
+    if halted is None or outcome in ("error", "interrupted", "running", "killed"):
+        return said
+    if outcome == "critical":
+        return f"EMERGENCY STOP ({halted}), opened nothing"
+    return f"halted ({halted}), opened nothing" + ("" if outcome == "ok" else f"; {said}")

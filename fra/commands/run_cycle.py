@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from fra.commands.common import JsonOption, exit_with, guarded, print_json, settings
+from fra.commands.common import JsonOption, exit_with, guarded, plural, print_json, settings
 
 
 def run_cycle(
@@ -49,19 +49,31 @@ def run_cycle(
                 }
             )
         else:
-            print(
-                f"{label} cycle {report.cycle_id}: {report.outcome}; scanned {report.scanned},"
-                f" funding payments {report.funding_payments}, closed {len(report.closed)},"
-                f" opened {len(report.opened)}"
-                + (f", reconciled {len(report.reconciled)}" if report.reconciled else "")
-                + (f"; HALTED ({report.halted})" if report.halted else "")
-            )
-            for line in report.reconciled:
-                print(f"  reconciled {line}")
-            for line in report.closed:
-                print(f"  closed {line}")
-            for line in report.opened:
-                print(f"  opened {line}")
+            from fra.commands.render import cycle_line, cycle_outcome
+            from fra.core.risk import MarginLevel
+
+            done = [
+                f"scanned {plural(report.scanned, 'perpetual')}",
+                f"settled {plural(report.funding_payments, 'funding payment')}",
+                f"closed {plural(len(report.closed), 'position')}",
+            ]
+            if report.halted is None:
+                done.append(f"opened {plural(len(report.opened), 'position')}")
+            if report.reconciled:
+                done.append(f"reconciled {plural(len(report.reconciled), 'item')} (below)")
+            said = cycle_outcome(report.outcome, report.halted)
+            line = f"{label} cycle {report.cycle_id}: {said}; {', '.join(done)}"
+            if report.halted is not None:
+                line += "; `fra resume` allows opening again"
+                if report.margin is MarginLevel.CRITICAL:
+                    line += " once it is safe"
+            print(line)
+            for text in report.reconciled:
+                print(f"  reconciled {text}")
+            for p in report.closed_positions:
+                print(f"  {cycle_line(p, opening=False)}")
+            for p in report.opened_positions:
+                print(f"  {cycle_line(p, opening=True)}")
             for u in report.untracked:
                 what = "short" if u.kind == "short" else "coins"
                 print(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from fra.commands.common import JsonOption, guarded, iso, pct, print_json, settings, ts
+from fra.commands.common import JsonOption, guarded, iso, pct, plural, print_json, settings, ts
 
 
 def scan(ctx: typer.Context, as_json: bool = JsonOption) -> None:
@@ -67,7 +67,8 @@ def scan(ctx: typer.Context, as_json: bool = JsonOption) -> None:
             [
                 line(
                     styled(label, "bold"),
-                    f" snapshot {snap.id} at {ts(snap.taken_ms)} UTC: {len(rows)} perpetuals,"
+                    f" snapshot {snap.id} at {ts(snap.taken_ms)} UTC:"
+                    f" {plural(len(rows), 'perpetual')},"
                     f" {with_spot} with a spot market; intervals {intervals_text}",
                 ),
                 line(f"highest funding: {highest}"),

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 
 import typer
 
-from fra.commands.common import JsonOption, guarded, iso, money, pct, print_json, settings, ts
+from fra.commands.common import (
+    JsonOption,
+    guarded,
+    iso,
+    money,
+    pct,
+    plural,
+    print_json,
+    settings,
+    ts,
+)
 from fra.commands.output import WideOption
 from fra.errors import BadInput
 
@@ -117,21 +128,34 @@ def status(
             print_json(data)
             return
         from fra.commands.output import emit, grid, line, styled
-        from fra.commands.render import positions_table
+        from fra.commands.render import cycle_outcome, positions_table
 
         if cycle is None:
             last = "never (run `fra run-cycle`)"
         else:
             code = cycle.exit_code if cycle.exit_code is not None else "-"
-            last = f"#{cycle.id} at {ts(cycle.started_ms)} UTC: {cycle.outcome} (exit {code})"
+            said = cycle_outcome(cycle.outcome, cycle.summary.get("halted"))
+            last = f"#{cycle.id} at {ts(cycle.started_ms)} UTC: {said} (exit {code})"
+        if worst is not None:
+            margin = f"worst {pct(worst, 2)}"
+        elif held:
+            margin = "not measured yet (`fra run-cycle` or `fra margin-check` measures it)"
+        else:
+            margin = "no open shorts"
+        halted = f"YES: {halt} (`fra resume` allows opening again)"
         out = grid(
             [
                 ("Mode", s.mode.upper()),
                 ("Venue", styled(label, "bold yellow") if data["simulated"] else label),
-                ("Halted", styled(f"YES: {halt}", "bold red") if halt is not None else "no"),
+                ("Halted", styled(halted, "bold red") if halt is not None else "no"),
                 ("Last cycle", last),
-                ("Margin ratio", "-" if worst is None else f"worst {pct(worst, 2)}"),
-                ("Prices as of", f"{ts(snapshot.taken_ms) if snapshot else '-'} UTC"),
+                ("Margin ratio", margin),
+                (
+                    "Prices as of",
+                    f"{ts(snapshot.taken_ms)} UTC"
+                    if snapshot
+                    else "no snapshot yet (`fra run-cycle` or `fra scan` takes one)",
+                ),
             ]
         )
         if rows:
@@ -150,9 +174,10 @@ def status(
             )
         out.append(
             line(
-                f"Totals: {len(held)} open, exposure {money(exposure)} USDT, funding"
-                f" {money(funding, 4)}, fees {money(fees, 4)}, unrealized net {money(unrealized)};"
-                f" realized net {money(realized)} over {closed} closed; {account}"
+                f"Totals: {plural(len(held), 'open position')}, exposure {money(exposure)} USDT,"
+                f" funding {money(funding, 4)}, fees {money(fees, 4)}, unrealized net"
+                f" {money(unrealized)}; realized net {money(realized)} over"
+                f" {plural(closed, 'closed position')}; {account}"
             )
         )
         emit(out, wide)
@@ -170,7 +195,7 @@ def _check(
 ) -> None:
     """`status --check`: a dead man's switch read from the state file."""
     from fra.core.alerts import health
-    from fra.errors import Unhealthy
+    from fra.errors import ExitCode, Unhealthy
 
     problems = health(
         now,
@@ -184,6 +209,16 @@ def _check(
     elif not problems:
         assert finished is not None
         print(f"ok: the last cycle finished at {ts(finished[0])} UTC with exit {finished[1]}")
+    if halt is not None and len(problems) == 1:
+        # Cycles run; only opening is stopped, as someone (or the margin check) chose: not an
+        # error, but still exit 10, which a monitor acts on.
+        from fra.core.text import escaped
+
+        print(
+            f"halted: {escaped(halt)}; cycles run but open nothing until `fra resume`",
+            file=sys.stderr,
+        )
+        raise typer.Exit(int(ExitCode.UNHEALTHY))
     if problems:
         raise Unhealthy(
             "; ".join(problems),

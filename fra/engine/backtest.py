@@ -224,7 +224,7 @@ def _series(
         if gaps:
             widest = max(gaps, key=lambda g: g[1] - g[0])
             warnings.append(
-                f"{symbol}: {len(gaps)} gap(s) in the funding data, the widest"
+                f"{symbol}: {len(gaps)} gap{'s' * (len(gaps) != 1)} in the funding data, the widest"
                 f" {(widest[1] - widest[0]) / HOUR_MS:.0f}h: no rate is known there, so a"
                 " position held into one is closed"
             )
@@ -241,8 +241,8 @@ def _series(
     if no_bars:
         warnings.insert(
             0,
-            f"left out {len(no_bars)} symbol(s) with funding but no price bars:"
-            f" {', '.join(no_bars[:8])}{' ...' if len(no_bars) > 8 else ''}",
+            f"left out {len(no_bars)} symbol{'s' * (len(no_bars) != 1)} with funding but no"
+            f" price bars: {', '.join(no_bars[:8])}{' ...' if len(no_bars) > 8 else ''}",
         )
     if not series and no_bars:
         raise HistoryError(
@@ -294,9 +294,9 @@ def _price_gaps(series: list[Series], since_ms: int) -> list[str]:
             gaps = [b - a for a, b in pairwise(opens) if b - a > STALE_BARS * s.bar_ms]
             if gaps:
                 out.append(
-                    f"{market}: {len(gaps)} gap(s) in the price bars, the widest"
-                    f" {max(gaps) / HOUR_MS:.0f}h: no price is known there, so nothing is held"
-                    " or opened"
+                    f"{market}: {len(gaps)} gap{'s' * (len(gaps) != 1)} in the price bars, the"
+                    f" widest {max(gaps) / HOUR_MS:.0f}h: no price is known there, so nothing is"
+                    " held or opened"
                 )
             if opens[-1] + (STALE_BARS + 1) * s.bar_ms < last:
                 ends.setdefault((opens[-1] + s.bar_ms, last), []).append(market)
@@ -376,8 +376,8 @@ def backtest(
     for name, result in results.items():
         if name != "strategy" and result.events:
             warnings.append(
-                f"{name}: {len(result.events)} short(s) liquidated between two settlements,"
-                " entered again at the next"
+                f"{name}: {len(result.events)} short{'s' * (len(result.events) != 1)} liquidated"
+                " between two settlements, entered again at the next"
             )
     return Report(
         exchange=exchange,

@@ -35,6 +35,9 @@ class CycleReport:
     scanned: int = 0
     closed: list[str] = field(default_factory=list)
     opened: list[str] = field(default_factory=list)
+    # The positions behind `closed` and `opened`, as they ended, for lines a person reads.
+    closed_positions: list[Position] = field(default_factory=list)
+    opened_positions: list[Position] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     margin: MarginLevel = MarginLevel.OK
     worst_margin_ratio: Decimal | None = None
@@ -115,6 +118,7 @@ def run_cycle(app: App) -> CycleReport:
         report.margin_actions = margin.actions
         if margin.stopped:
             report.closed += [f"{p.id} {p.perp_symbol}: emergency stop" for p in margin.stopped]
+            report.closed_positions += margin.stopped
             report.incomplete += [p.id for p in margin.stopped if not p.state.is_final]
         stop.check()
         snapshot = scan(app)
@@ -126,6 +130,7 @@ def run_cycle(app: App) -> CycleReport:
             # Halted: finish closing whatever an emergency stop could not, open nothing.
             touched = close_all_held(app, f"halted: {report.halted}")
             report.closed += [f"{p.id} {p.perp_symbol}" for p in touched]
+            report.closed_positions += touched
             report.incomplete += [p.id for p in touched if not p.state.is_final]
         # A venue failing to bring the funding history up to date must not stop the exits:
         # they are judged on what state.db holds; nothing is opened, and the cycle exits 5.
@@ -187,6 +192,7 @@ def run_cycle(app: App) -> CycleReport:
 def _close(app: App, report: CycleReport, position: Position, reason: str) -> None:
     closed = flatten(app, position, PositionState.CLOSED, reason)
     report.closed.append(f"{position.id} {position.perp_symbol}: {reason}")
+    report.closed_positions.append(closed)
     if not closed.state.is_final:
         report.incomplete.append(position.id)
     app.stop.check()
@@ -227,6 +233,7 @@ def _open_best(
             continue
         position = execute_open(app, plan)
         report.opened.append(f"{position.id} {position.perp_symbol} {position.state.value}")
+        report.opened_positions.append(position)
         app.stop.check()
 
 

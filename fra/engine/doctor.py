@@ -67,7 +67,9 @@ def _state_file(settings: Settings) -> list[Check]:
     try:
         with open_app(settings, create=False) as app:
             held = books(app.store)
-            checks = [Check("state file", "ok", f"{path}: {len(held)} pair(s) held")]
+            checks = [
+                Check("state file", "ok", f"{path}: {len(held)} pair{'s' * (len(held) != 1)} held")
+            ]
             if settings.mode != "live":
                 return checks
             found = untracked(app)

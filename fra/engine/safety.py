@@ -148,7 +148,8 @@ def margin_check(app: App) -> MarginReport:
     return MarginReport(legs, level, stopped, actions)
 
 
-def halt(app: App, reason: str) -> None:
+def halt(app: App, reason: str, *, requested: bool = False) -> None:
+    """Stop opening; `requested`: a person asked for it (not margin or a liquidation)."""
     from fra.core.text import REASON_MAX, one_line
 
     # `fra status` and the log show it: one line that cannot steer a terminal.
@@ -156,12 +157,16 @@ def halt(app: App, reason: str) -> None:
     with app.store.tx():
         app.store.set_meta("halt_reason", reason)
         app.store.set_meta("halted_ms", str(app.now_ms()))
-    log.error("EMERGENCY STOP: %s", reason)
+    if requested:
+        # Not an error: the command that asked reports the halt itself; the log file keeps it.
+        log.warning("emergency stop requested: %s", reason, extra={"file_only": True})
+    else:
+        log.error("EMERGENCY STOP: %s", reason)
 
 
-def emergency_stop(app: App, reason: str) -> list[Position]:
+def emergency_stop(app: App, reason: str, *, requested: bool = False) -> list[Position]:
     """Halt opening first (one write), then close everything; returns the positions touched."""
-    halt(app, reason)
+    halt(app, reason, requested=requested)
     return close_all_held(app, f"emergency stop: {reason}")
 
 

@@ -11,8 +11,8 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from fra.app import App
-from fra.commands.common import age, money, pct, price, ts
-from fra.commands.render import position_dict
+from fra.commands.common import age, money, pct, plural, price, ts
+from fra.commands.render import cycle_outcome, position_dict
 from fra.engine.overview import Overview, overview
 from fra.store.timeline import (
     cumulative_funding,
@@ -50,12 +50,11 @@ def _status(o: Overview) -> dict[str, Any]:
         last = {"text": "never", "detail": "run `fra run-cycle`", "tone": "warn"}
     else:
         when = cycle.finished_ms or cycle.started_ms
-        tone = {"ok": "ok", "running": "ok", "alert": "warn"}.get(cycle.outcome, "bad")
         last = {
             "text": f"{_ago(when, o.now_ms)}{'' if _ago(when, o.now_ms) == 'just now' else ' ago'}:"
-            f" {cycle.outcome}",
+            f" {cycle_outcome(cycle.outcome, cycle.summary.get('halted'))}",
             "detail": f"#{cycle.id} at {ts(when)} UTC, exit {_dash(cycle.exit_code)}",
-            "tone": tone,
+            "tone": _tone(cycle.outcome, cycle.summary.get("halted")),
         }
     worst = o.worst_margin_ratio
     return {
@@ -74,9 +73,13 @@ def _status(o: Overview) -> dict[str, Any]:
                 else []
             ),
         ],
-        "worst": "-" if worst is None else pct(worst, 2),
+        "worst": pct(worst, 2)
+        if worst is not None
+        else ("not measured yet" if o.held else "no open shorts"),
         "worst_gauge": Markup(margin_gauge(worst, o.margin_alert, o.margin_critical)),
-        "prices_at": ts(o.snapshot.taken_ms) if o.snapshot else "-",
+        "prices_at": f"prices as of {ts(o.snapshot.taken_ms)} UTC"
+        if o.snapshot
+        else "no prices yet (`fra run-cycle` takes them)",
     }
 
 
@@ -121,14 +124,14 @@ def _charts(app: App, o: Overview) -> list[dict[str, Any]]:
             "id": "equity",
             "title": title,
             "svg": _svg(time_chart(title, series)),
-            "note": f"after each of the last {len(series)} cycles" if series else "",
+            "note": f"after each of the last {plural(len(series), 'cycle')}" if series else "",
             "empty": "drawn once two cycles have finished",
         },
         {
             "id": "funding",
             "title": "Funding received, cumulative (USDT)",
             "svg": _svg(time_chart("Funding received, cumulative (USDT)", funding)),
-            "note": f"{len(funding)} settlements, latest total {money(funding[-1][1], 4)}"
+            "note": f"{plural(len(funding), 'settlement')}, latest total {money(funding[-1][1], 4)}"
             if funding
             else "",
             "empty": "drawn once positions have collected funding twice",
@@ -151,8 +154,8 @@ def _cycles(app: App, o: Overview) -> list[dict[str, Any]]:
                 "started": ts(c.started_ms),
                 "ago": _ago(c.started_ms, o.now_ms),
                 "duration": "-" if took is None else f"{took:.1f} s",
-                "outcome": c.outcome,
-                "tone": {"ok": "ok", "running": "ok", "alert": "warn"}.get(c.outcome, "bad"),
+                "outcome": cycle_outcome(c.outcome, s.get("halted")),
+                "tone": _tone(c.outcome, s.get("halted")),
                 "exit_code": _dash(c.exit_code),
                 "opened": len(s.get("opened") or []),
                 "closed": len(s.get("closed") or []),
@@ -205,7 +208,7 @@ def _events(app: App, o: Overview) -> list[dict[str, str]]:
         found.append((a.updated_ms, "margin", what + (f": {a.reason}" if a.reason else ""), "warn"))
     for c in recent_cycles(app.store, EVENTS_SHOWN):
         if c.outcome not in ("ok", "running"):
-            text = f"cycle #{c.id} {c.outcome}" + (
+            text = f"cycle #{c.id} {cycle_outcome(c.outcome, c.summary.get('halted'))}" + (
                 f": {c.summary['error']}" if c.summary.get("error") else ""
             )
             found.append((c.finished_ms or c.started_ms, "cycle", text, "bad"))
@@ -305,6 +308,12 @@ def _read_history(path: Path) -> dict[str, Any] | None:
 def _ago(ms: int, now_ms: int) -> str:
     # The simulated clock may be pinned before what the file holds: say "just now", not "-3m".
     return "just now" if now_ms - ms < 60_000 else age(ms, now_ms)
+
+
+def _tone(outcome: str, halted: str | None) -> str:
+    # A cycle that ran fine while halted is a warning, not "ok": it opened nothing.
+    tone = {"ok": "ok", "running": "ok", "alert": "warn"}.get(outcome, "bad")
+    return "warn" if tone == "ok" and halted is not None and outcome == "ok" else tone
 
 
 def _dash(value: Any) -> str:
