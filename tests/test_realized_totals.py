@@ -27,6 +27,7 @@ HOT_SOL = f"{SOL}@{iso(T0)}:funding=0.0009:hours=10"
 COLD_SOL = f"{SOL}@{iso(T0 + timedelta(hours=10))}:funding=-0.001:hours=24"
 FINAL = "('closed', 'unwound', 'failed')"
 STORED = "realized_spot_pnl, realized_perp_pnl, realized_funding, realized_fees, realized_net"
+EIGHT = Decimal("1e-8")  # JSON gives derived money to 8 places (fra.core.precision)
 
 
 def stored_totals(fra: Fra) -> dict[int, tuple[Decimal, ...]]:
@@ -70,16 +71,24 @@ def assert_totals_match_fills(fra: Fra) -> list[dict[str, object]]:
     stored = stored_totals(fra)
     assert [p["id"] for p in derived] == list(stored)
     for p in derived:
-        from_fills = tuple(
+        spot, perp, funding, fees, net = (
             Decimal(str(p[key])) for key in ("spot_pnl", "perp_pnl", "funding", "fees", "net_pnl")
         )
-        assert stored[p["id"]] == from_fills, p["id"]
+        s_spot, s_perp, s_funding, s_fees, s_net = stored[p["id"]]
+        # Funding and fees exactly as paid; the P&L of the legs to the 8 places JSON gives money
+        # to, and the net the sum of the four as printed.
+        assert (funding, fees) == (s_funding, s_fees), p["id"]
+        assert (spot, perp) == (s_spot.quantize(EIGHT), s_perp.quantize(EIGHT)), p["id"]
+        assert net == spot + perp + funding - fees, p["id"]
+        assert abs(net - s_net) <= EIGHT, p["id"]
         # The same money added up another way: equal but for Decimal's rounding at 28 digits.
-        assert abs(stored[p["id"]][4] - net_from_fills(fra, p["id"])) < Decimal("1e-18")
+        assert abs(s_net - net_from_fills(fra, p["id"])) < Decimal("1e-18")
     totals = fra.json("status")["totals"]
     assert totals["closed_positions"] == len(derived)
-    expected = sum((Decimal(str(p["net_pnl"])) for p in derived), Decimal(0))
-    assert Decimal(totals["realized_net_pnl"]) == expected
+    realized = sum(stored[p["id"]][4] for p in derived)
+    assert Decimal(totals["realized_net_pnl"]) == realized.quantize(EIGHT)
+    printed = sum((Decimal(str(p["net_pnl"])) for p in derived), Decimal(0))
+    assert abs(Decimal(totals["realized_net_pnl"]) - printed) <= EIGHT * len(derived)
     held = fra.query(
         f"SELECT COUNT(*) FROM positions WHERE state NOT IN {FINAL} AND realized_net IS NOT NULL"
     )
@@ -94,7 +103,8 @@ def assert_paper_account_agrees(fra: Fra, spot_exit_price: Decimal) -> None:
     dust_value = Decimal(dust[0][0]) * spot_exit_price if dust else Decimal(0)
     cash = Decimal(status["totals"]["paper_cash"])
     realized = Decimal(status["totals"]["realized_net_pnl"])
-    assert abs(cash + dust_value - Decimal(10000) - realized) < Decimal("1e-18")
+    # Both printed to 8 places, each within half a unit of the 8th.
+    assert abs(cash + dust_value - Decimal(10000) - realized) <= EIGHT
 
 
 def test_closed_by_the_close_command_and_by_the_cycle(fra: Fra) -> None:
@@ -133,7 +143,7 @@ def test_closed_by_a_liquidation(fra: Fra) -> None:
     assert pos["close_reason"] == "perp leg liquidated by the venue"
     # Isolated margin: the short lost what it posted, the spot leg gained the rally.
     margin = Decimal(str(pos["perp_amount"])) * Decimal(str(pos["perp_entry_price"])) / 3
-    assert abs(Decimal(str(pos["perp_pnl"])) + margin) < Decimal("1e-9")
+    assert Decimal(str(pos["perp_pnl"])) == -margin.quantize(EIGHT)
     assert_paper_account_agrees(fra, Decimal(str(pos["spot_exit_price"])))
 
 

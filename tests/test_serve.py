@@ -158,9 +158,12 @@ def test_metrics_are_the_figures_of_status(held: Fra) -> None:
     totals = status["totals"]
     body = held("metrics").stdout
     assert metric(body, "fra_positions_open") == totals["open_positions"] > 0
-    assert metric(body, "fra_exposure_usdt") == f(totals["exposure"])
-    assert metric(body, "fra_unrealized_pnl_usdt") == f(totals["unrealized_net_pnl"])
-    assert metric(body, "fra_paper_cash_usdt") == f(totals["paper_cash"])
+    # JSON gives derived money to 8 places and ratios to 10 significant digits.
+    assert metric(body, "fra_exposure_usdt") == pytest.approx(f(totals["exposure"]), abs=1e-8)
+    unrealized = f(totals["unrealized_net_pnl"])
+    near = 1e-8 * totals["open_positions"]  # each position's net within a unit of the 8th place
+    assert metric(body, "fra_unrealized_pnl_usdt") == pytest.approx(unrealized, abs=near)
+    assert metric(body, "fra_paper_cash_usdt") == pytest.approx(f(totals["paper_cash"]), abs=1e-8)
     assert metric(body, "fra_funding_usdt") == f(totals["funding"]) > 0
     assert metric(body, "fra_halted") == 0
     cycle = status["last_cycle"]
@@ -168,10 +171,11 @@ def test_metrics_are_the_figures_of_status(held: Fra) -> None:
     assert metric(body, "fra_last_cycle_outcome", '{outcome="ok"}') == 1
     assert metric(body, "fra_last_cycle_outcome", '{outcome="error"}') == 0
     worst = f(status["worst_margin_ratio"])
-    assert metric(body, "fra_margin_ratio_worst") == worst
+    assert metric(body, "fra_margin_ratio_worst") == pytest.approx(worst, rel=1e-9)
     for p in status["positions"]:
         labels = f'{{id="{p["id"]}",symbol="{p["symbol"]}"}}'
-        assert metric(body, "fra_position_net_pnl_usdt", labels) == f(p["net_pnl"])
+        net = metric(body, "fra_position_net_pnl_usdt", labels)
+        assert net == pytest.approx(f(p["net_pnl"]), abs=1e-8)
 
 
 def test_metrics_follow_closes_and_the_halt(held: Fra) -> None:
@@ -180,7 +184,8 @@ def test_metrics_follow_closes_and_the_halt(held: Fra) -> None:
     body = held("metrics").stdout
     assert metric(body, "fra_halted") == 1
     assert metric(body, "fra_positions_open") == 0
-    assert metric(body, "fra_realized_pnl_usdt") == f(status["totals"]["realized_net_pnl"])
+    realized = f(status["totals"]["realized_net_pnl"])
+    assert metric(body, "fra_realized_pnl_usdt") == pytest.approx(realized, abs=1e-8)
     assert metric(body, "fra_positions_closed") == status["totals"]["closed_positions"] > 0
     # Funding stays counted once its positions are closed.
     assert metric(body, "fra_funding_usdt") > 0

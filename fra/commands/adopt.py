@@ -20,7 +20,7 @@ def adopt(
     def body() -> None:
         from fra.app import open_app
         from fra.commands.common import cycle_lock, setup_logging
-        from fra.commands.render import describe, position_dict
+        from fra.commands.render import describe, position_json
         from fra.engine.adopt import adopt as adopt_pair
 
         s = settings(ctx)
@@ -29,7 +29,7 @@ def adopt(
             position = adopt_pair(app, symbol)
             now = app.now_ms()
         if as_json:
-            print_json(position_dict(position, None, now))
+            print_json(position_json(position, None, now))
         else:
             print(f"adopted {describe(position)}")
 

@@ -15,7 +15,7 @@ from fra.commands.output import WideOption
 
 if TYPE_CHECKING:
     from fra.commands.output import Line
-    from fra.core.performance import Figures
+    from fra.core.performance import Figures, SymbolFigures
     from fra.engine.backtest import Report
     from fra.engine.sweep import Combination
     from fra.settings import Settings
@@ -215,9 +215,9 @@ def _single(
                 "from": iso(report.since_ms),
                 "to": iso(report.until_ms),
                 "symbols": list(report.symbols),
-                "strategy": report.strategy._asdict(),
-                "baselines": {k: v._asdict() for k, v in report.baselines.items()},
-                "per_symbol": [f._asdict() for f in report.per_symbol],
+                "strategy": _figures_json(report.strategy),
+                "baselines": {k: _figures_json(v) for k, v in report.baselines.items()},
+                "per_symbol": [_figures_json(f) for f in report.per_symbol],
                 "events": report.events,
                 "warnings": report.warnings,
                 "chart": str(chart) if chart else None,
@@ -345,12 +345,12 @@ def _sweep(
                         "values": c.values,
                         "chosen": i == 0 and within(c.scores[first], bar),
                         "within_drawdown": within(c.scores[first], bar),
-                        **{k: f._asdict() for k, f in c.scores.items()},
+                        **{k: _figures_json(f) for k, f in c.scores.items()},
                     }
                     for i, c in enumerate(result.rows)
                 ],
                 "baselines": {
-                    k: {name: f._asdict() for name, f in v.items()}
+                    k: {name: _figures_json(f) for name, f in v.items()}
                     for k, v in result.baselines.items()
                 },
                 "skipped": result.skipped,
@@ -404,6 +404,23 @@ def _sweep(
     if not result.rows:
         out.append(line("no combination passed the settings rules: change the --grid values"))
     emit(out, wide)
+
+
+# The backtest's money among its figures; the rest are fractions, days, Sharpe ratios, counts.
+MONEY_FIGURES = frozenset({"start_equity", "end_equity", "funding", "fees", "pnl"})
+
+
+def _figures_json(figures: Figures | SymbolFigures) -> dict[str, object]:
+    """Figures for --json: money to the quote's places, the rest to significant digits (see
+    fra.core.precision). Floats (analytics) stay JSON numbers."""
+    from fra.core import precision
+
+    return {
+        k: (precision.money(v) if k in MONEY_FIGURES else precision.ratio(v))
+        if isinstance(v, float)
+        else v
+        for k, v in figures._asdict().items()
+    }
 
 
 def _notes(texts: list[str]) -> list[Line]:

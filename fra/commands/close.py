@@ -31,7 +31,7 @@ def close(
             )
         from fra.app import open_app
         from fra.commands.common import cycle_lock, setup_logging
-        from fra.commands.render import describe, position_dict
+        from fra.commands.render import describe, position_json
         from fra.core.symbols import typed
         from fra.engine.close import close_position, find_targets
         from fra.engine.decisions import unprofitable_positions
@@ -56,7 +56,7 @@ def close(
                 after_command(app, CLOSE_KINDS)
             now = app.now_ms()
         if as_json:
-            print_json([position_dict(p, None, now) for p in closed])
+            print_json([position_json(p, None, now) for p in closed])
         elif not closed:
             print("nothing to close")
         else:

@@ -169,13 +169,18 @@ _reported = [False]  # whether the running command printed its JSON (fail() then
 
 
 def print_json(data: Any) -> None:
+    """`data` as JSON. Decimals become strings with every digit they have and no trailing
+    zeros, never an exponent; a figure that came out of a division is rounded where it is
+    built (fra.core.precision), since only there is it known to be one."""
     _reported[0] = True
     sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
 
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        from fra.core.precision import plain
+
+        return plain(value)
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -25,7 +25,7 @@ def emergency_stop(
     def body() -> None:
         from fra.app import open_app
         from fra.commands.common import cycle_lock, setup_logging
-        from fra.commands.render import describe, position_dict
+        from fra.commands.render import describe, position_json
         from fra.engine.interrupts import deferred_signals
         from fra.engine.notify import STOP_KINDS, after_command
         from fra.engine.safety import close_all_held, halt
@@ -51,7 +51,7 @@ def emergency_stop(
                 after_command(app, STOP_KINDS)
             now = app.now_ms()
         if as_json:
-            positions = [position_dict(p, None, now) for p in closed]
+            positions = [position_json(p, None, now) for p in closed]
             print_json({"halted": True, "reason": said, "closed": positions})
             raise_if_incomplete(closed)
             return

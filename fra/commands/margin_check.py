@@ -43,6 +43,8 @@ def margin_check(ctx: typer.Context, as_json: bool = JsonOption, wide: bool = Wi
             "critical": ExitCode.MARGIN_CRITICAL,
         }[report.level.value]
         if as_json:
+            from fra.core import precision
+
             print_json(
                 {
                     "level": report.level.value,
@@ -52,11 +54,11 @@ def margin_check(ctx: typer.Context, as_json: bool = JsonOption, wide: bool = Wi
                         {
                             "position_id": leg.position_id,
                             "symbol": leg.symbol,
-                            "ratio": leg.ratio,
+                            "ratio": precision.ratio(leg.ratio),
                             "level": leg.level.value,
                             "mark_price": leg.mark_price,
-                            "margin_balance": leg.margin_balance,
-                            "maintenance_margin": leg.maintenance_margin,
+                            "margin_balance": precision.money(leg.margin_balance),
+                            "maintenance_margin": precision.money(leg.maintenance_margin),
                         }
                         for leg in report.legs
                     ],

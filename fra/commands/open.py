@@ -43,7 +43,7 @@ def open_(
     def body() -> None:
         from fra.app import open_app
         from fra.commands.common import cycle_lock, setup_logging
-        from fra.commands.render import describe, position_dict
+        from fra.commands.render import describe, position_json
         from fra.core.symbols import typed
         from fra.engine.interrupts import deferred_signals
         from fra.engine.notify import after_command
@@ -58,7 +58,7 @@ def open_(
                 after_command(app, ())
                 now = app.now_ms()
             if as_json:
-                print_json(position_dict(position, None, now))
+                print_json(position_json(position, None, now))
             else:
                 print(describe(position))
             app.stop.check()

@@ -37,7 +37,7 @@ def positions(
 
     def body() -> None:
         from fra.app import open_app
-        from fra.commands.render import position_dict, positions_table
+        from fra.commands.render import position_dict, position_json, positions_table
         from fra.core.positions import FINAL_STATES, HELD_STATES
         from fra.errors import BadInput
 
@@ -50,10 +50,10 @@ def positions(
             snapshot = app.store.latest_snapshot()
             found = app.store.positions(groups[state], since_ms=since_ms, limit=count)
             now = app.now_ms()
-        rows = [position_dict(p, snapshot, now) for p in found]
         if as_json:
-            print_json(rows)
+            print_json([position_json(p, snapshot, now) for p in found])
             return
+        rows = [position_dict(p, snapshot, now) for p in found]
         from fra.commands.output import emit, line
 
         out = []

@@ -59,6 +59,8 @@ def rank(
         rows = ranked[:top] if top else ranked
         horizon = s.strategy.min_holding_periods
         if as_json:
+            from fra.core import precision
+
             print_json(
                 {
                     "venue": label,
@@ -75,13 +77,13 @@ def rank(
                             "spot_symbol": r.row.spot_symbol,
                             "funding_rate": r.row.funding_rate,
                             "interval_hours": r.row.interval_hours,
-                            "rate_8h": r.rate_8h,
-                            "forecast_8h": r.forecast,
-                            "apr": r.apr,
-                            "round_trip_cost": r.cost,
-                            "net_yield": r.net_yield,
-                            "net_apr": r.net_apr,
-                            "breakeven_intervals": r.breakeven_intervals,
+                            "rate_8h": precision.ratio(r.rate_8h),
+                            "forecast_8h": precision.ratio(r.forecast),
+                            "apr": precision.ratio(r.apr),
+                            "round_trip_cost": precision.ratio(r.cost),
+                            "net_yield": precision.ratio(r.net_yield),
+                            "net_apr": precision.ratio(r.net_apr),
+                            "breakeven_intervals": precision.ratio(r.breakeven_intervals),
                             "quote_volume_24h": r.row.quote_volume_24h,
                             "eligible": r.eligible,
                             "reasons": list(r.reasons),

@@ -39,6 +39,27 @@ def position_dict(p: Position, snapshot: Snapshot | None, now_ms: int) -> dict[s
     }
 
 
+def position_json(p: Position, snapshot: Snapshot | None, now_ms: int) -> dict[str, Any]:
+    return json_row(position_dict(p, snapshot, now_ms))
+
+
+def json_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A `position_dict` row for --json: average prices and the P&L of valuing the position
+    rounded (see fra.core.precision); quantities, funding and fees exact. The net is the sum of
+    its parts as printed, so a script adding them up gets it to the last digit."""
+    from fra.core import precision
+
+    prices = ("spot_entry_price", "perp_entry_price", "spot_exit_price", "perp_exit_price")
+    spot, perp = precision.money(row["spot_pnl"]), precision.money(row["perp_pnl"])
+    return {
+        **row,
+        **{key: precision.price(row[key]) for key in prices},
+        "spot_pnl": spot,
+        "perp_pnl": perp,
+        "net_pnl": spot + perp + row["funding"] - row["fees"],
+    }
+
+
 def positions_table(title: str, rows: list[dict[str, Any]], closed: bool) -> list[Line]:
     columns = ["ID", "Perpetual", "State", "Size", "Spot entry", "Perp entry"]
     if closed:

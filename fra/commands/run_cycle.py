@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
 import typer
 
 from fra.commands.common import JsonOption, exit_with, guarded, plural, print_json, settings
+
+if TYPE_CHECKING:
+    from fra.engine.cycle import CycleReport
+
+
+def _summary(report: CycleReport) -> dict[str, object]:
+    """The cycle's summary as the state file keeps it, its figures as JSON prints figures
+    (fra.core.precision): the stored one holds them as text with every digit."""
+    from fra.core import precision
+
+    summary: dict[str, Any] = report.summary()
+    balances = summary["balances"]
+    return {
+        **summary,
+        "worst_margin_ratio": precision.ratio(report.worst_margin_ratio) or None,
+        "margin_actions": [_amount(a) for a in summary["margin_actions"]],
+        "untracked": [_amount(u) for u in summary["untracked"]],
+        "balances": None
+        if balances is None
+        else {k: precision.money(Decimal(v)) for k, v in balances.items()},
+        "exit_code": int(report.exit_code),
+    }
+
+
+def _amount(row: dict[str, str]) -> dict[str, object]:
+    # An exact amount kept as text: as a Decimal it prints without trailing zeros.
+    return {**row, "amount": Decimal(row["amount"])}
 
 
 def run_cycle(
@@ -40,14 +70,7 @@ def run_cycle(
                 send_unrecorded(s, failure_message(exc))
             raise
         if as_json:
-            print_json(
-                {
-                    "cycle_id": report.cycle_id,
-                    "venue": label,
-                    **report.summary(),
-                    "exit_code": int(report.exit_code),
-                }
-            )
+            print_json({"cycle_id": report.cycle_id, "venue": label, **_summary(report)})
         else:
             from fra.commands.render import cycle_line, cycle_outcome
             from fra.core.risk import MarginLevel

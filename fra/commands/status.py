@@ -48,7 +48,8 @@ def status(
                 "give the minutes a cycle may be old, e.g. --max-age 15",
             )
         from fra.app import open_app
-        from fra.commands.render import position_dict
+        from fra.commands.render import json_row, position_dict
+        from fra.core import precision
         from fra.core.positions import HELD_STATES
         from fra.engine.balances import last_balances
         from fra.store.paper import PaperAccount
@@ -81,6 +82,8 @@ def status(
         fees = sum((r["fees"] for r in rows), Decimal(0))
         exposure = sum((p.notional for p in held), Decimal(0))
         worst = max(ratios.values(), default=None)
+        # The JSON's totals are the sums of its rows as printed: they reconcile to the digit.
+        shown = [json_row(r) for r in rows]
         data = {
             "mode": s.mode,
             "venue": label,
@@ -99,24 +102,24 @@ def status(
                 "exit_code": cycle.exit_code,
             },
             "snapshot_at": iso(snapshot.taken_ms) if snapshot else None,
-            "worst_margin_ratio": worst,
-            "positions": rows,
+            "worst_margin_ratio": precision.ratio(worst),
+            "positions": shown,
             "totals": {
                 "open_positions": len(held),
-                "exposure": exposure,
-                "funding": funding,
-                "fees": fees,
-                "unrealized_net_pnl": unrealized,
-                "realized_net_pnl": realized,
+                "exposure": precision.money(exposure),
+                "funding": sum((r["funding"] for r in shown), Decimal(0)),
+                "fees": sum((r["fees"] for r in shown), Decimal(0)),
+                "unrealized_net_pnl": sum((r["net_pnl"] for r in shown), Decimal(0)),
+                "realized_net_pnl": precision.money(realized),
                 "closed_positions": closed,
-                "paper_cash": cash,
+                "paper_cash": precision.money(cash),
             },
             "balances": None
             if balances is None
             else {
-                "spot_usdt": balances.spot,
-                "futures_usdt": balances.futures,
-                "equity_usdt": balances.equity,
+                "spot_usdt": precision.money(balances.spot),
+                "futures_usdt": precision.money(balances.futures),
+                "equity_usdt": precision.money(balances.equity),
                 "at": iso(balances.at_ms),
                 "cycle_id": balances.cycle_id,
             },
