@@ -287,7 +287,7 @@ def test_fetch_from_binance_stores_what_it_serves(binance: Fra, emulator: Binanc
     result = fetch(binance, "--since", SINCE, "--symbols", f"{BTC},ETHUSDT")
     out = result.stdout.splitlines()
     assert out[0].startswith("BTC/USDT:USDT: funding +58 (to 2026-03-01 00:00), perp bars +57")
-    assert out[-1].startswith("binance: 2 perpetual(s), 116 new funding settlements and 228 new")
+    assert out[-1].startswith("binance: 2 perpetuals, 116 new funding settlements and 228 new")
     for perp in (BTC, ETH):
         assert funding_rows(binance, "binance", perp) == expected_funding(perp, SINCE_MS, NOW_MS)
         for symbol in (perp, perp.split(":")[0]):

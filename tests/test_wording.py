@@ -260,3 +260,13 @@ def test_a_value_that_looks_like_json_is_not_a_request_for_it(fra: Fra) -> None:
     # After `--`, --json is an argument's value, not the flag.
     result = fra("status", "--", "--json", code=ExitCode.BAD_INPUT)
     assert result.stdout == "" and "unexpected extra argument" in result.stderr
+
+
+def test_one_position_open_is_said_in_the_singular(fra: Fra) -> None:
+    fra.set(FRA_RISK__MAX_POSITIONS="1").shocks(
+        "ETH/USDT:USDT@2026-03-01T00:00:00Z:funding=0.002:hours=48",
+        "SOL/USDT:USDT@2026-03-01T00:00:00Z:funding=0.002:hours=48",
+    )
+    fra("open", "ETH/USDT:USDT", "--size", "1000")
+    err = fra("open", "SOL/USDT:USDT", "--size", "1000", code=4).stderr
+    assert "1 position open, limit 1" in err, err

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from fra.commands.common import JsonOption, day_ms, guarded, iso, print_json, settings, ts
+from fra.commands.common import JsonOption, day_ms, guarded, iso, plural, print_json, settings, ts
 from fra.commands.output import WideOption
 
 if TYPE_CHECKING:
@@ -212,8 +212,9 @@ def fetch(
             return
         how = "computed offline" if done.exchange == SIM else f"{done.requests} requests"
         print(
-            f"{done.exchange}: {len(done.symbols)} perpetual(s), {done.new_funding} new funding"
-            f" settlements and {done.new_bars} new bars ({how}) -> {s.history_path}"
+            f"{done.exchange}: {plural(len(done.symbols), 'perpetual')},"
+            f" {plural(done.new_funding, 'new funding settlement')} and"
+            f" {plural(done.new_bars, 'new bar')} ({how}) -> {s.history_path}"
         )
 
     guarded(body)

@@ -88,7 +88,8 @@ def check_open(
         refusals.append(
             Refusal(
                 "max_positions",
-                f"{open_positions} positions open, limit {limits.max_positions}"
+                f"{open_positions} position{'s' * (open_positions != 1)} open,"
+                f" limit {limits.max_positions}"
                 " (FRA_RISK__MAX_POSITIONS)",
             )
         )
