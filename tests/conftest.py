@@ -91,14 +91,18 @@ class Fra:
     def json(self, *args: str, code: int | None = 0, **extra: str) -> Any:
         return json.loads(self(*args, "--json", code=code, **extra).stdout)
 
-    def spawn(self, *args: str, **extra: str) -> subprocess.Popen[str]:
-        """`python -m fra ...` in a real process (signals, locks, concurrency)."""
+    def process_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment of a real `fra` process: this test's settings, none of the caller's."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("FRA_")}
         env.update(self.full_env(extra))
+        return env
+
+    def spawn(self, *args: str, **extra: str) -> subprocess.Popen[str]:
+        """`python -m fra ...` in a real process (signals, locks, concurrency)."""
         return subprocess.Popen(
             [sys.executable, "-m", "fra", *args],
             cwd=self.workdir,
-            env=env,
+            env=self.process_env(extra),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

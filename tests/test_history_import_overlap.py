@@ -97,13 +97,11 @@ def big_file(fra: Fra) -> str:
 def run_on_terminal(fra: Fra, *args: str) -> tuple[str, str]:
     """`fra` in a real process with stderr on a pseudo-terminal and stdout on a pipe, as a
     person running `fra ... | less` would: (what the terminal got, stdout)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FRA_")}
-    env.update(fra.full_env({"TERM": "xterm", "COLUMNS": "100"}))
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "fra", *args],
         cwd=fra.workdir,
-        env=env,
+        env=fra.process_env({"TERM": "xterm", "COLUMNS": "100"}),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=slave,
