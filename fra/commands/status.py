@@ -60,7 +60,7 @@ def status(
             now = app.now_ms()
             snapshot = store.latest_snapshot()
             held = store.positions(HELD_STATES)
-            closed, realized, realized_printed = store.realized_totals()
+            closed, realized, realized_printed = store.realized_totals(as_printed=as_json)
             cycle = store.last_cycle()
             ratios = store.last_margin_ratios()
             halt = store.halt_reason()

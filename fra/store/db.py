@@ -114,7 +114,7 @@ def _final_states() -> str:
 class Realized(NamedTuple):
     count: int
     net: Decimal  # exact
-    printed: Decimal  # the sum of each position's net as --json prints it (legs to 8 places)
+    printed: Decimal  # each position's net as --json prints it (legs to 8 places), summed
 
 
 class OrderRow(NamedTuple):
@@ -512,26 +512,29 @@ class Store:
         with decoding("a position"):
             return self._build_positions(rows)
 
-    def realized_totals(self) -> Realized:
+    def realized_totals(self, as_printed: bool = False) -> Realized:
         """How many positions are final, and their realized net P&L summed, from the totals
-        stored when each became final (no fills are read)."""
+        stored when each became final (no fills are read); `as_printed` also sums each net as
+        --json prints it, which costs a few Decimals more a position."""
         from fra.core.precision import money
 
         count, net, printed = 0, Decimal(0), Decimal(0)
+        parts = ", realized_spot_pnl, realized_perp_pnl, realized_funding, realized_fees"
         # A scan in id order, not the state index: it reads fewer pages, and the sum is added up
         # in the order it always was (Decimal rounds at its 28th digit).
         with decoding("a closed position's realized total"):
             for row in self.conn.execute(
-                "SELECT realized_net, realized_spot_pnl, realized_perp_pnl, realized_funding,"
-                f" realized_fees FROM positions WHERE +state IN ({_final_states()}) ORDER BY id"
+                f"SELECT realized_net{parts if as_printed else ''} FROM positions"
+                f" WHERE +state IN ({_final_states()}) ORDER BY id"
             ):
-                total, spot, perp, funding, fees = (
-                    Decimal(v if v is not None else "missing") for v in row
-                )
                 count += 1
-                net += total
-                printed += money(spot) + money(perp) + funding - fees
-        return Realized(count, net, printed)
+                net += Decimal(row[0] if row[0] is not None else "missing")
+                if as_printed:
+                    spot, perp, funding, fees = (
+                        Decimal(v if v is not None else "missing") for v in row[1:]
+                    )
+                    printed += money(spot) + money(perp) + funding - fees
+        return Realized(count, net, printed if as_printed else net)
 
     def store_realized(self, position_ids: list[int]) -> None:
         """Derive the realized P&L of these positions from their fills and funding, and keep it
