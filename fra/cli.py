@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from typer import _click as click
-from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperCommand, TyperGroup
 
 from fra.commands import (
@@ -32,6 +30,7 @@ from fra.commands import (
     serve,
     status,
 )
+from fra.commands.clickcompat import NoArgsIsHelpError, UsageError, click
 from fra.commands.common import Options
 
 # `-h` too; subcommands' contexts inherit it from the root's.

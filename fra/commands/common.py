@@ -68,10 +68,9 @@ def fail(exc: FraError) -> typer.Exit:
 
 def json_requested() -> bool:
     """Whether the running command was given --json (every command names that flag as_json)."""
-    # Typer runs on a click of its own (typer._click), whose context stack this reads.
-    from typer.main import get_current_context
+    from fra.commands.clickcompat import current_context
 
-    ctx = get_current_context(silent=True)
+    ctx = current_context()
     return bool(ctx is not None and ctx.params.get("as_json"))
 
 
