@@ -8,14 +8,20 @@ from typing import Any
 
 try:
     from typer import _click as click
+    from typer._click import exceptions
+    from typer._click.globals import get_current_context
 except ImportError:
     import click  # type: ignore[no-redef]
+    from click import exceptions  # type: ignore[no-redef]
+    from click.globals import get_current_context  # type: ignore[no-redef]
 
-UsageError = click.exceptions.UsageError
+__all__ = ["NoArgsIsHelpError", "UsageError", "click", "current_context"]
+
+UsageError = exceptions.UsageError
 # `fra` with no command: the help, as asked (Click 8.2 and later name it; before, no such case)
-NoArgsIsHelpError: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+NoArgsIsHelpError: Any = getattr(exceptions, "NoArgsIsHelpError", ())
 
 
 def current_context() -> Any:
     """The context of the command running now, or None outside one."""
-    return click.get_current_context(silent=True)
+    return get_current_context(silent=True)
