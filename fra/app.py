@@ -63,10 +63,14 @@ def _check_sim_clock(now_ms: int, latest_ms: int | None, settings: Settings) -> 
     behind what the state file holds is allowed (reproducing a case) but said: positions would
     close before they opened and funding would settle out of order."""
     if now_ms >= SIM_LATEST_MS:
+        since = "FRA_SIM__NOW" if settings.sim.now is not None else "the state file's creation"
         raise BadInput(
             f"the simulated clock has run past 2100 (FRA_SIM__SPEEDUP={settings.sim.speedup:g}"
-            " since the state file was created)",
-            "lower FRA_SIM__SPEEDUP and start a new state file (--db or FRA_DB)",
+            f" from {since}, counted since the state file was created)",
+            "unset FRA_SIM__SPEEDUP to read this file at FRA_SIM__NOW, or start a new state file"
+            " (--db or FRA_DB)"
+            if settings.sim.now is not None
+            else "lower FRA_SIM__SPEEDUP and start a new state file (--db or FRA_DB)",
         )
     if latest_ms is not None and now_ms < latest_ms:
         logging.getLogger("fra").warning(

@@ -252,6 +252,12 @@ def test_a_sped_up_clock_that_ran_past_2100_is_refused(held: Fra) -> None:
     env = {"FRA_SIM__NOW": "", "FRA_SIM__SPEEDUP": "100000"}
     for command in (["status"], ["run-cycle"]):
         refused(held, command, "run past 2100", "FRA_SIM__SPEEDUP", **env)
+    # Pinned as well (the README's demo, looked at years of wall time later): reading the file at
+    # the pinned time needs only the speed-up unset.
+    env["FRA_SIM__NOW"] = "2026-03-01T00:00:00Z"
+    err = refused(held, ["status"], "run past 2100", "from FRA_SIM__NOW", **env)
+    assert "unset FRA_SIM__SPEEDUP to read this file at FRA_SIM__NOW" in err
+    held("status", FRA_SIM__SPEEDUP="1")
 
 
 # -- free text ----------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from fra.commands.common import JsonOption, day_ms, guarded, iso, plural, print_json, settings
+from fra.commands.common import JsonOption, day_ms, guarded, iso, print_json, settings
 from fra.commands.output import WideOption
+from fra.core.text import plural
 
 if TYPE_CHECKING:
     from fra.commands.output import Line

@@ -14,6 +14,8 @@ from html import escape
 from itertools import groupby
 from typing import NamedTuple
 
+from fra.core.text import plural
+
 Series = list[tuple[int, float]]
 Held = list[tuple[int, int, str]]
 
@@ -392,7 +394,7 @@ def _funding(
         notes.append(f"Each point is the mean over {width / DAY:.1f} days.")
     if others:
         notes.append(
-            f"The {len(fund)} symbol{'s' * (len(fund) != 1)} held longest, and the other"
+            f"The {plural(len(fund), 'symbol')} held longest, and the other"
             f" {len(others)} as one grey line, the mean of their rates:"
             f" {', '.join(s.split(':')[0] for s in others)}."
         )

@@ -223,11 +223,6 @@ def age(ms_from: int | None, ms_to: int) -> str:
     return f"{hours}h{mins:02d}m"
 
 
-def plural(n: int, noun: str, many: str | None = None) -> str:
-    """`n` and the noun in the number it takes: "1 position", "2 positions", "0 positions"."""
-    return f"{n} {noun if n == 1 else many or noun + 's'}"
-
-
 def pct(value: Decimal | None, places: int = 4) -> str:
     return "-" if value is None else f"{value * 100:.{places}f}%"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from fra.commands.common import JsonOption, guarded, print_json, raise_if_incomplete, settings
-from fra.core.text import REASON_MAX, one_line
+from fra.core.text import REASON_MAX, one_line, plural
 from fra.errors import BadInput
 
 EMERGENCY_LOCK_WAIT = 120.0
@@ -58,7 +58,7 @@ def emergency_stop(
         for p in closed:
             print(describe(p))
         n = len(closed)
-        print(f"closed {n} position{'s' * (n != 1)}; `fra resume` allows opening again")
+        print(f"closed {plural(n, 'position')}; `fra resume` allows opening again")
         raise_if_incomplete(closed)
 
     guarded(body)

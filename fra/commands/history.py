@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from fra.commands.common import JsonOption, day_ms, guarded, iso, plural, print_json, settings, ts
+from fra.commands.common import JsonOption, day_ms, guarded, iso, print_json, settings, ts
 from fra.commands.output import WideOption
+from fra.core.text import plural
 
 if TYPE_CHECKING:
     from fra.engine.fetch import HistorySource, SeriesFetched
@@ -79,7 +80,8 @@ def import_(
             else ""
         )
         print(
-            f"{file.name}: {done.rows} {done.format} rows for {len(done.symbols)} symbol(s)"
+            f"{file.name}: {plural(done.rows, f'{done.format} row')} for"
+            f" {plural(len(done.symbols), 'symbol')}"
             f" ({shown}): {a.new} new, {a.already_stored} already stored{overlap}"
             f" -> {s.history_path}"
         )

@@ -100,9 +100,10 @@ def loop(
         import sys
 
         from fra.app import open_app
-        from fra.commands.common import cycle_lock, plural, setup_logging
+        from fra.commands.common import cycle_lock, setup_logging
         from fra.commands.render import cycle_outcome
         from fra.core.positions import HELD_STATES
+        from fra.core.text import plural
         from fra.engine.cycle import run_cycle
         from fra.engine.safety import close_all_held, emergency_stop
         from fra.errors import ExitCode, FraError, Interrupted, LockHeld
@@ -137,7 +138,7 @@ def loop(
                     return 0, 0
                 seen = sig.stops
                 say(
-                    f"closing {held} position{'s' * (held != 1)} — Ctrl-C again to leave them open",
+                    f"closing {plural(held, 'position')} — Ctrl-C again to leave them open",
                     event="closing",
                     positions=held,
                 )
@@ -194,7 +195,7 @@ def loop(
                 say("stopped: positions kept open", event="stopped", closed=0, left_open=None)
             else:
                 closed, left = sig.protected(close_all)
-                said = f"stopped: closed {closed} position{'s' * (closed != 1)}"
+                said = f"stopped: closed {plural(closed, 'position')}"
                 if left:
                     said += f", left {left} open (`fra close --all` closes them)"
                 say(said, event="stopped", closed=closed, left_open=left)

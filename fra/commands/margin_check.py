@@ -10,12 +10,12 @@ from fra.commands.common import (
     guarded,
     money,
     pct,
-    plural,
     price,
     print_json,
     settings,
 )
 from fra.commands.output import WideOption
+from fra.core.text import plural
 
 
 def margin_check(ctx: typer.Context, as_json: bool = JsonOption, wide: bool = WideOption) -> None:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from fra.commands.common import JsonOption, exit_with, guarded, plural, print_json, settings
+from fra.commands.common import JsonOption, exit_with, guarded, print_json, settings
+from fra.core.text import plural
 
 if TYPE_CHECKING:
     from fra.engine.cycle import CycleReport

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from fra.commands.common import JsonOption, guarded, iso, pct, plural, print_json, settings, ts
+from fra.commands.common import JsonOption, guarded, iso, pct, print_json, settings, ts
+from fra.core.text import plural
 
 
 def scan(ctx: typer.Context, as_json: bool = JsonOption) -> None:

@@ -13,12 +13,12 @@ from fra.commands.common import (
     iso,
     money,
     pct,
-    plural,
     print_json,
     settings,
     ts,
 )
 from fra.commands.output import WideOption
+from fra.core.text import plural
 from fra.errors import BadInput
 
 MAX_AGE = 525_600  # a year, in minutes

@@ -6,6 +6,8 @@ from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
+from fra.core.text import plural
+
 # Refusals that no other pair could pass either: stop looking for candidates.
 GLOBAL_RULES = frozenset(
     {
@@ -88,7 +90,7 @@ def check_open(
         refusals.append(
             Refusal(
                 "max_positions",
-                f"{open_positions} position{'s' * (open_positions != 1)} open,"
+                f"{plural(open_positions, 'position')} open,"
                 f" limit {limits.max_positions}"
                 " (FRA_RISK__MAX_POSITIONS)",
             )

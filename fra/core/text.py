@@ -35,3 +35,8 @@ def escaped(text: str) -> str:
     """`text` with each control or format character written as its escape (\\x1b, \\u202e),
     so that a message quoting input stays one visible line."""
     return "".join(c.encode("unicode_escape").decode("ascii") if is_unsafe(c) else c for c in text)
+
+
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """`n` and the noun in the number it takes: "1 position", "2 positions", "0 positions"."""
+    return f"{n} {noun if n == 1 else many or noun + 's'}"

@@ -26,6 +26,7 @@ from fra.core.brackets import Brackets, flat
 from fra.core.history import FundingRecord, HistoryError, PriceBar, unify
 from fra.core.margin import Cushions
 from fra.core.performance import Figures, SymbolFigures, figures, per_symbol
+from fra.core.text import plural
 from fra.core.units import ONE, Hedge, hedge_of
 from fra.engine.history import bad_history
 from fra.settings import Settings
@@ -224,7 +225,7 @@ def _series(
         if gaps:
             widest = max(gaps, key=lambda g: g[1] - g[0])
             warnings.append(
-                f"{symbol}: {len(gaps)} gap{'s' * (len(gaps) != 1)} in the funding data, the widest"
+                f"{symbol}: {plural(len(gaps), 'gap')} in the funding data, the widest"
                 f" {(widest[1] - widest[0]) / HOUR_MS:.0f}h: no rate is known there, so a"
                 " position held into one is closed"
             )
@@ -241,7 +242,7 @@ def _series(
     if no_bars:
         warnings.insert(
             0,
-            f"left out {len(no_bars)} symbol{'s' * (len(no_bars) != 1)} with funding but no"
+            f"left out {plural(len(no_bars), 'symbol')} with funding but no"
             f" price bars: {', '.join(no_bars[:8])}{' ...' if len(no_bars) > 8 else ''}",
         )
     if not series and no_bars:
@@ -294,7 +295,7 @@ def _price_gaps(series: list[Series], since_ms: int) -> list[str]:
             gaps = [b - a for a, b in pairwise(opens) if b - a > STALE_BARS * s.bar_ms]
             if gaps:
                 out.append(
-                    f"{market}: {len(gaps)} gap{'s' * (len(gaps) != 1)} in the price bars, the"
+                    f"{market}: {plural(len(gaps), 'gap')} in the price bars, the"
                     f" widest {max(gaps) / HOUR_MS:.0f}h: no price is known there, so nothing is"
                     " held or opened"
                 )
@@ -376,7 +377,7 @@ def backtest(
     for name, result in results.items():
         if name != "strategy" and result.events:
             warnings.append(
-                f"{name}: {len(result.events)} short{'s' * (len(result.events) != 1)} liquidated"
+                f"{name}: {plural(len(result.events), 'short')} liquidated"
                 " between two settlements, entered again at the next"
             )
     return Report(

@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from fra.core.text import plural
 from fra.settings import Settings
 from fra.venues.base import VenueError
 
@@ -67,9 +68,7 @@ def _state_file(settings: Settings) -> list[Check]:
     try:
         with open_app(settings, create=False) as app:
             held = books(app.store)
-            checks = [
-                Check("state file", "ok", f"{path}: {len(held)} pair{'s' * (len(held) != 1)} held")
-            ]
+            checks = [Check("state file", "ok", f"{path}: {plural(len(held), 'pair')} held")]
             if settings.mode != "live":
                 return checks
             found = untracked(app)

@@ -11,8 +11,9 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from fra.app import App
-from fra.commands.common import age, money, pct, plural, price, ts
+from fra.commands.common import age, money, pct, price, ts
 from fra.commands.render import cycle_outcome, position_dict
+from fra.core.text import plural
 from fra.engine.overview import Overview, overview
 from fra.store.timeline import (
     cumulative_funding,
