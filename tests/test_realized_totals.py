@@ -86,11 +86,9 @@ def assert_totals_match_fills(fra: Fra) -> list[dict[str, object]]:
     totals = fra.json("status")["totals"]
     assert totals["closed_positions"] == len(derived)
     realized = sum(stored[p["id"]][4] for p in derived)
+    assert Decimal(totals["realized_net_pnl"]) == realized.quantize(EIGHT)
     printed = sum((Decimal(str(p["net_pnl"])) for p in derived), Decimal(0))
-    # The total a script reads is the sum of the rows it reads; each row's legs are rounded to
-    # 8 places, so it is within that of the exact total per position.
-    assert Decimal(totals["realized_net_pnl"]) == printed
-    assert abs(printed - realized) <= EIGHT * len(derived)
+    assert abs(Decimal(totals["realized_net_pnl"]) - printed) <= EIGHT * len(derived)
     held = fra.query(
         f"SELECT COUNT(*) FROM positions WHERE state NOT IN {FINAL} AND realized_net IS NOT NULL"
     )
@@ -105,9 +103,8 @@ def assert_paper_account_agrees(fra: Fra, spot_exit_price: Decimal) -> None:
     dust_value = Decimal(dust[0][0]) * spot_exit_price if dust else Decimal(0)
     cash = Decimal(status["totals"]["paper_cash"])
     realized = Decimal(status["totals"]["realized_net_pnl"])
-    # Cash to 8 places, and the realized total the sum of nets whose two legs are each to 8.
-    closed = status["totals"]["closed_positions"]
-    assert abs(cash + dust_value - Decimal(10000) - realized) <= EIGHT * (2 * closed + 1)
+    # Both printed to 8 places, each within half a unit of the 8th.
+    assert abs(cash + dust_value - Decimal(10000) - realized) <= EIGHT
 
 
 def test_closed_by_the_close_command_and_by_the_cycle(fra: Fra) -> None:

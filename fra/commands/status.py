@@ -60,7 +60,7 @@ def status(
             now = app.now_ms()
             snapshot = store.latest_snapshot()
             held = store.positions(HELD_STATES)
-            closed, realized, realized_printed = store.realized_totals(as_printed=as_json)
+            closed, realized = store.realized_totals()
             cycle = store.last_cycle()
             ratios = store.last_margin_ratios()
             halt = store.halt_reason()
@@ -110,7 +110,7 @@ def status(
                 "funding": sum((r["funding"] for r in shown), Decimal(0)),
                 "fees": sum((r["fees"] for r in shown), Decimal(0)),
                 "unrealized_net_pnl": sum((r["net_pnl"] for r in shown), Decimal(0)),
-                "realized_net_pnl": realized_printed,
+                "realized_net_pnl": precision.money(realized),
                 "closed_positions": closed,
                 "paper_cash": precision.money(cash),
             },

@@ -106,7 +106,7 @@ def overview(app: App) -> Overview:
             else margin_level(ratio, s.risk.margin_alert, s.risk.margin_critical)
         )
         held.append(Held(p, valued_pnl(p, snapshot), ratio, level))
-    closed, realized, _ = store.realized_totals()
+    closed, realized = store.realized_totals()
     parts = realized_parts(store)
     halted = store.meta("halted_ms")
     return Overview(

@@ -111,12 +111,6 @@ def _final_states() -> str:
     return ", ".join(f"'{state.value}'" for state in sorted(FINAL_STATES))
 
 
-class Realized(NamedTuple):
-    count: int
-    net: Decimal  # exact
-    printed: Decimal  # each position's net as --json prints it (legs to 8 places), summed
-
-
 class OrderRow(NamedTuple):
     client_order_id: str
     position_id: int
@@ -512,29 +506,20 @@ class Store:
         with decoding("a position"):
             return self._build_positions(rows)
 
-    def realized_totals(self, as_printed: bool = False) -> Realized:
+    def realized_totals(self) -> tuple[int, Decimal]:
         """How many positions are final, and their realized net P&L summed, from the totals
-        stored when each became final (no fills are read); `as_printed` also sums each net as
-        --json prints it, which costs a few Decimals more a position."""
-        from fra.core.precision import money
-
-        count, net, printed = 0, Decimal(0), Decimal(0)
-        parts = ", realized_spot_pnl, realized_perp_pnl, realized_funding, realized_fees"
+        stored when each became final (no fills are read)."""
+        count, net = 0, Decimal(0)
         # A scan in id order, not the state index: it reads fewer pages, and the sum is added up
         # in the order it always was (Decimal rounds at its 28th digit).
         with decoding("a closed position's realized total"):
-            for row in self.conn.execute(
-                f"SELECT realized_net{parts if as_printed else ''} FROM positions"
-                f" WHERE +state IN ({_final_states()}) ORDER BY id"
+            for (value,) in self.conn.execute(
+                f"SELECT realized_net FROM positions WHERE +state IN ({_final_states()})"
+                " ORDER BY id"
             ):
                 count += 1
-                net += Decimal(row[0] if row[0] is not None else "missing")
-                if as_printed:
-                    spot, perp, funding, fees = (
-                        Decimal(v if v is not None else "missing") for v in row[1:]
-                    )
-                    printed += money(spot) + money(perp) + funding - fees
-        return Realized(count, net, printed if as_printed else net)
+                net += Decimal(value if value is not None else "missing")
+        return count, net
 
     def store_realized(self, position_ids: list[int]) -> None:
         """Derive the realized P&L of these positions from their fills and funding, and keep it
