@@ -81,6 +81,9 @@ def test_help_wraps_to_the_terminal(fra: Fra) -> None:
 
 
 def test_completion_is_offered(fra: Fra) -> None:
+    # Typer finds the shell from the process tree (shellingham), which a suite started by cron
+    # or in the background may not have; its own switch makes it take the shell named.
+    fra.env["_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION"] = "1"
     proc = run(fra, "--show-completion", "bash")
     assert proc.returncode == 0, proc.stderr
     assert "_FRA_COMPLETE" in proc.stdout

@@ -55,7 +55,8 @@ def ratio(value: N) -> N:
 
 def price(value: Decimal | None) -> Decimal | None:
     """An average of fill prices: SIGNIFICANT significant digits, and never fewer than
-    QUOTE_PLACES decimal places, so no price the venue quotes is changed by it."""
+    QUOTE_PLACES decimal places, so a price quoted on a tick of 1e-8 or coarser (every venue's
+    we know) comes out unchanged."""
     if value is None or not value.is_finite() or value.is_zero():
         return value
     return _places(value, max(QUOTE_PLACES, SIGNIFICANT - 1 - value.adjusted()))

@@ -314,7 +314,7 @@ def _ago(ms: int, now_ms: int) -> str:
 def _tone(outcome: str, halted: str | None) -> str:
     # A cycle that ran fine while halted is a warning, not "ok": it opened nothing.
     tone = {"ok": "ok", "running": "ok", "alert": "warn"}.get(outcome, "bad")
-    return "warn" if tone == "ok" and halted is not None and outcome == "ok" else tone
+    return "warn" if outcome == "ok" and halted is not None else tone
 
 
 def _dash(value: Any) -> str:
